@@ -1,0 +1,135 @@
+// Convolution on oneDNN. Activations stay N x H x W x C (oneDNN's nhwc, which its
+// brgconv/jit kernels run at full speed: see docs/architecture.md); kernels are stored
+// O x I x kH x kW and reordered into the primitive's preferred blocked layout per call
+// (small next to the activations). Primitives are cached by geometry.
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "core/error.h"
+#include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/onednn_context.h"
+
+namespace residual::ops::cpu {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+constexpr auto kF32 = memory::data_type::f32;
+
+struct ConvPlan {
+  memory::desc src, dst, user_weights, bias;
+  memory::dims strides, dilation, pad_l, pad_r;
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  dnnl::convolution_forward fwd;
+  dnnl::convolution_backward_data bwd_data;
+  dnnl::convolution_backward_weights bwd_weights;
+  dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
+  dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
+  memory weights_scratch, diff_weights_scratch;
+};
+
+using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, bool>;
+
+PlanKey key_of(const Conv2dGeometry& g, bool bias) {
+  return {g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.kernel_h,
+          g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top,
+          g.pad_bottom, g.pad_left, g.pad_right, g.groups, bias};
+}
+
+memory::desc user_weights_desc(const Conv2dGeometry& g) {
+  if (g.groups == 1) return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, kF32, Tag::oihw);
+  return memory::desc({g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kernel_h, g.kernel_w},
+                      kF32, Tag::goihw);
+}
+
+memory::desc any_weights_desc(const Conv2dGeometry& g) {
+  if (g.groups == 1) return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, kF32, Tag::any);
+  return memory::desc({g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kernel_h, g.kernel_w},
+                      kF32, Tag::any);
+}
+
+ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias) {
+  static std::mutex mutex;
+  static std::map<PlanKey, ConvPlan> plans;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto [it, inserted] = plans.try_emplace(key_of(g, has_bias));
+  ConvPlan& p = it->second;
+  if (!inserted) return p;
+  p.src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c);
+  p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c);
+  p.user_weights = user_weights_desc(g);
+  p.bias = has_bias ? memory::desc({g.out_c}, kF32, Tag::x) : memory::desc();
+  p.strides = {g.stride_h, g.stride_w};
+  p.dilation = {g.dilation_h - 1, g.dilation_w - 1};
+  p.pad_l = {g.pad_top, g.pad_left};
+  p.pad_r = {g.pad_bottom, g.pad_right};
+  const auto weights = any_weights_desc(g);
+  const auto algo = dnnl::algorithm::convolution_direct;
+  auto& eng = onednn_engine();
+  p.fwd_pd = dnnl::convolution_forward::primitive_desc(
+      {dnnl::prop_kind::forward_training, algo, p.src, weights, p.bias, p.dst, p.strides,
+       p.dilation, p.pad_l, p.pad_r},
+      eng);
+  p.fwd = dnnl::convolution_forward(p.fwd_pd);
+  p.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
+      {algo, p.src, weights, p.dst, p.strides, p.dilation, p.pad_l, p.pad_r}, eng, p.fwd_pd);
+  p.bwd_data = dnnl::convolution_backward_data(p.bwd_data_pd);
+  p.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
+      {algo, p.src, weights, p.bias, p.dst, p.strides, p.dilation, p.pad_l, p.pad_r}, eng,
+      p.fwd_pd);
+  p.bwd_weights = dnnl::convolution_backward_weights(p.bwd_weights_pd);
+  return p;
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
+                    const Tensor* bias, Tensor& y) {
+  ConvPlan& p = plan_for(g, bias != nullptr);
+  auto& s = onednn_stream();
+  memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
+                                     p.fwd_pd.weights_desc(), p.weights_scratch);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
+                                       {DNNL_ARG_WEIGHTS, weights},
+                                       {DNNL_ARG_DST, onednn_memory(p.dst, y)}};
+  if (bias) args[DNNL_ARG_BIAS] = onednn_memory(p.bias, *bias);
+  p.fwd.execute(s, args);
+  s.wait();
+}
+
+void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w,
+                          Tensor& dx) {
+  ConvPlan& p = plan_for(g, false);
+  auto& s = onednn_stream();
+  memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
+                                     p.bwd_data_pd.weights_desc(), p.weights_scratch);
+  p.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
+                         {DNNL_ARG_WEIGHTS, weights},
+                         {DNNL_ARG_DIFF_SRC, onednn_memory(p.src, dx)}});
+  s.wait();
+}
+
+void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
+                             Tensor& dw, Tensor* dbias) {
+  ConvPlan& p = plan_for(g, dbias != nullptr);
+  auto& s = onednn_stream();
+  memory user_dw = onednn_memory(p.user_weights, dw);
+  const auto& diff_desc = p.bwd_weights_pd.diff_weights_desc();
+  const bool direct = diff_desc == p.user_weights;
+  if (!direct && (!p.diff_weights_scratch || p.diff_weights_scratch.get_desc() != diff_desc)) {
+    p.diff_weights_scratch = memory(diff_desc, onednn_engine());
+  }
+  memory diff_weights = direct ? user_dw : p.diff_weights_scratch;
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
+                                       {DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
+  if (dbias) args[DNNL_ARG_DIFF_BIAS] = onednn_memory(p.bias, *dbias);
+  p.bwd_weights.execute(s, args);
+  if (!direct) dnnl::reorder(diff_weights, user_dw).execute(s, diff_weights, user_dw);
+  s.wait();
+}
+
+}  // namespace residual::ops::cpu

@@ -1,0 +1,76 @@
+// Fully connected layer on oneDNN's inner product: x (N x in) . w^T (w is out x in) + b.
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/onednn_context.h"
+
+namespace residual::ops::cpu {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+constexpr auto kF32 = memory::data_type::f32;
+
+struct DensePlan {
+  memory::desc src, weights, bias, dst;
+  dnnl::inner_product_forward fwd;
+  dnnl::inner_product_backward_data bwd_data;
+  dnnl::inner_product_backward_weights bwd_weights;
+};
+
+DensePlan& plan_for(int64_t n, int64_t in, int64_t out, bool has_bias) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int64_t, int64_t, int64_t, bool>, DensePlan> plans;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto [it, inserted] = plans.try_emplace({n, in, out, has_bias});
+  DensePlan& p = it->second;
+  if (!inserted) return p;
+  p.src = memory::desc({n, in}, kF32, Tag::nc);
+  p.weights = memory::desc({out, in}, kF32, Tag::oi);
+  p.bias = has_bias ? memory::desc({out}, kF32, Tag::x) : memory::desc();
+  p.dst = memory::desc({n, out}, kF32, Tag::nc);
+  auto& eng = onednn_engine();
+  auto fwd_pd = dnnl::inner_product_forward::primitive_desc(
+      {dnnl::prop_kind::forward_training, p.src, p.weights, p.bias, p.dst}, eng);
+  p.fwd = dnnl::inner_product_forward(fwd_pd);
+  p.bwd_data = dnnl::inner_product_backward_data(dnnl::inner_product_backward_data::primitive_desc(
+      {p.src, p.weights, p.dst}, eng, fwd_pd));
+  p.bwd_weights = dnnl::inner_product_backward_weights(
+      dnnl::inner_product_backward_weights::primitive_desc({p.src, p.weights, p.bias, p.dst}, eng,
+                                                           fwd_pd));
+  return p;
+}
+
+}  // namespace
+
+void dense_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  DensePlan& p = plan_for(x.dim(0), x.dim(1), w.dim(0), bias != nullptr);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
+                                       {DNNL_ARG_WEIGHTS, onednn_memory(p.weights, w)},
+                                       {DNNL_ARG_DST, onednn_memory(p.dst, y)}};
+  if (bias) args[DNNL_ARG_BIAS] = onednn_memory(p.bias, *bias);
+  p.fwd.execute(onednn_stream(), args);
+  onednn_stream().wait();
+}
+
+void dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  DensePlan& p = plan_for(dy.dim(0), w.dim(1), w.dim(0), false);
+  p.bwd_data.execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
+                                       {DNNL_ARG_WEIGHTS, onednn_memory(p.weights, w)},
+                                       {DNNL_ARG_DIFF_SRC, onednn_memory(p.src, dx)}});
+  onednn_stream().wait();
+}
+
+void dense_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias) {
+  DensePlan& p = plan_for(x.dim(0), x.dim(1), dy.dim(1), dbias != nullptr);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
+                                       {DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
+                                       {DNNL_ARG_DIFF_WEIGHTS, onednn_memory(p.weights, dw)}};
+  if (dbias) args[DNNL_ARG_DIFF_BIAS] = onednn_memory(p.bias, *dbias);
+  p.bwd_weights.execute(onednn_stream(), args);
+  onednn_stream().wait();
+}
+
+}  // namespace residual::ops::cpu

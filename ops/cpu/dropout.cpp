@@ -1,0 +1,37 @@
+// Inverted dropout with a counter-based mask: keep(i) = hash(seed, i) >= rate, so the
+// mask needs no storage, is identical for any thread count and is reproduced on resume.
+#include "ops/cpu/cpu_ops.h"
+
+namespace residual::ops::cpu {
+namespace {
+
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Uniform in [0, 1) with 24 random bits.
+inline float uniform(uint64_t seed, int64_t i) {
+  return static_cast<float>(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(i))) >> 40) *
+         (1.f / 16777216.f);
+}
+
+void apply_mask(float rate, uint64_t seed, const float* in, float* out, int64_t n) {
+  const float scale = rate < 1.f ? 1.f / (1.f - rate) : 0.f;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = uniform(seed, i) >= rate ? in[i] * scale : 0.f;
+}
+
+}  // namespace
+
+void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y) {
+  apply_mask(rate, seed, x.f32(), y.f32(), x.numel());
+}
+
+void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx) {
+  apply_mask(rate, seed, dy.f32(), dx.f32(), dy.numel());
+}
+
+}  // namespace residual::ops::cpu

@@ -1,0 +1,32 @@
+#include "ops/cpu/onednn_context.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "ops/cpu/cpu_ops.h"
+
+namespace residual::ops::cpu {
+
+dnnl::engine& onednn_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& onednn_stream() {
+  static dnnl::stream stream(onednn_engine());
+  return stream;
+}
+
+dnnl::memory reorder_if_needed(const dnnl::memory& from, const dnnl::memory::desc& to_desc,
+                               dnnl::memory& scratch) {
+  if (from.get_desc() == to_desc) return from;
+  if (!scratch || scratch.get_desc() != to_desc) scratch = dnnl::memory(to_desc, onednn_engine());
+  dnnl::reorder(from, scratch).execute(onednn_stream(), const_cast<dnnl::memory&>(from), scratch);
+  return scratch;
+}
+
+void set_num_threads(int threads) { omp_set_num_threads(std::max(1, threads)); }
+int num_threads() { return omp_get_max_threads(); }
+
+}  // namespace residual::ops::cpu
