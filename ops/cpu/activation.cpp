@@ -8,14 +8,8 @@
 namespace residual::ops::cpu {
 namespace {
 
-template <typename Fn>
-void for_each_index(int64_t n, Fn&& fn) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) fn(i);
-}
-
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t k) {
-  parallel_ranges(rows, [&](int64_t begin, int64_t end, int) {
+  parallel_ranges(rows, rows * k, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
       const float* xr = x + r * k;
       float* yr = y + r * k;
@@ -34,15 +28,22 @@ void activation_forward(Activation kind, const Tensor& x, Tensor& y) {
   const float* xp = x.f32();
   float* yp = y.f32();
   const int64_t n = x.numel();
+  // Plain loops with branch-free bodies: `v > 0 ? v : 0` compiles to vmaxps, where
+  // std::fmax's NaN rules and data-dependent branches would not vectorise.
   switch (kind) {
     case Activation::kLinear:
-      if (xp != yp) for_each_index(n, [&](int64_t i) { yp[i] = xp[i]; });
+      if (xp != yp) {
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelElements)
+        for (int64_t i = 0; i < n; ++i) yp[i] = xp[i];
+      }
       break;
     case Activation::kRelu:
-      for_each_index(n, [&](int64_t i) { yp[i] = std::fmax(xp[i], 0.f); });
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelElements)
+      for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] > 0.f ? xp[i] : 0.f;
       break;
     case Activation::kSigmoid:
-      for_each_index(n, [&](int64_t i) { yp[i] = 1.f / (1.f + std::exp(-xp[i])); });
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelElements)
+      for (int64_t i = 0; i < n; ++i) yp[i] = 1.f / (1.f + std::exp(-xp[i]));
       break;
     case Activation::kSoftmax: {
       const int64_t k = x.shape()[x.rank() - 1];
@@ -59,17 +60,22 @@ void activation_backward(Activation kind, const Tensor& y, const Tensor& dy, Ten
   const int64_t n = y.numel();
   switch (kind) {
     case Activation::kLinear:
-      if (g != out) for_each_index(n, [&](int64_t i) { out[i] = g[i]; });
+      if (g != out) {
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelElements)
+        for (int64_t i = 0; i < n; ++i) out[i] = g[i];
+      }
       break;
     case Activation::kRelu:
-      for_each_index(n, [&](int64_t i) { out[i] = yp[i] > 0.f ? g[i] : 0.f; });
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelElements)
+      for (int64_t i = 0; i < n; ++i) out[i] = yp[i] > 0.f ? g[i] : 0.f;
       break;
     case Activation::kSigmoid:
-      for_each_index(n, [&](int64_t i) { out[i] = g[i] * yp[i] * (1.f - yp[i]); });
+#pragma omp parallel for simd schedule(static) if (n >= kMinParallelElements)
+      for (int64_t i = 0; i < n; ++i) out[i] = g[i] * yp[i] * (1.f - yp[i]);
       break;
     case Activation::kSoftmax: {
       const int64_t k = y.shape()[y.rank() - 1];
-      parallel_ranges(n / k, [&](int64_t begin, int64_t end, int) {
+      parallel_ranges(n / k, n, [&](int64_t begin, int64_t end, int) {
         for (int64_t r = begin; r < end; ++r) {
           double dot = 0;
           for (int64_t i = 0; i < k; ++i) dot += static_cast<double>(g[r * k + i]) * yp[r * k + i];

@@ -2,6 +2,7 @@
 // stream over rows with a vectorised loop over channels. Statistics accumulate in double
 // per thread and combine in thread order (deterministic for a given thread count).
 // Our own kernel rather than oneDNN's: see docs/architecture.md.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -11,16 +12,53 @@
 namespace residual::ops::cpu {
 namespace {
 
-// Per-channel sums of a(row, c) and b(row, c) over all rows, in double.
-template <typename RowFn>
+constexpr int64_t kLanes = 16;      // one AVX-512 vector of floats
+constexpr int64_t kBlockRows = 64;  // rows summed in float before adding into double
+
+// Adds, for each channel i, the sums over rows [begin, end) of the pair (a, b) that
+// elem(r, i, a, b) accumulates into a[i] += ..., b[i] += .... Works on 16 channels at a
+// time with float accumulators that stay in registers (a read-modify-write of a partial
+// array per row would chain every row on store-to-load latency), flushed to double every
+// 64 rows so long reductions keep double precision.
+template <typename Elem>
+void sum_rows(int64_t begin, int64_t end, int64_t c, Elem&& elem, double* a_out, double* b_out) {
+  for (int64_t c0 = 0; c0 < c; c0 += kLanes) {
+    const int64_t w = std::min(kLanes, c - c0);
+    double ad[kLanes] = {}, bd[kLanes] = {};
+    for (int64_t r0 = begin; r0 < end; r0 += kBlockRows) {
+      const int64_t r1 = std::min(end, r0 + kBlockRows);
+      float af[kLanes] = {}, bf[kLanes] = {};
+      if (w == kLanes) {
+        for (int64_t r = r0; r < r1; ++r) {
+#pragma omp simd
+          for (int64_t i = 0; i < kLanes; ++i) elem(r, c0 + i, af[i], bf[i]);
+        }
+      } else {
+        for (int64_t r = r0; r < r1; ++r) {
+          for (int64_t i = 0; i < w; ++i) elem(r, c0 + i, af[i], bf[i]);
+        }
+      }
+      for (int64_t i = 0; i < w; ++i) {
+        ad[i] += af[i];
+        bd[i] += bf[i];
+      }
+    }
+    for (int64_t i = 0; i < w; ++i) {
+      a_out[c0 + i] += ad[i];
+      b_out[c0 + i] += bd[i];
+    }
+  }
+}
+
+// Per-channel sums over all rows, split over the threads and combined in thread order.
+template <typename Elem>
 void channel_sums(int64_t rows, int64_t c, std::vector<double>& s1, std::vector<double>& s2,
-                  RowFn&& row_fn) {
+                  Elem&& elem) {
   const int threads = max_threads();
   std::vector<double> partial(static_cast<size_t>(threads) * 2 * c, 0.0);
-  parallel_ranges(rows, [&](int64_t begin, int64_t end, int t) {
+  parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int t) {
     double* a = partial.data() + static_cast<size_t>(t) * 2 * c;
-    double* b = a + c;
-    for (int64_t r = begin; r < end; ++r) row_fn(r, a, b);
+    sum_rows(begin, end, c, elem, a, a + c);
   });
   s1.assign(c, 0.0);
   s2.assign(c, 0.0);
@@ -35,13 +73,16 @@ void channel_sums(int64_t rows, int64_t c, std::vector<double>& s1, std::vector<
 
 void normalize(const float* x, const float* scale, const float* shift, bool relu, int64_t rows,
                int64_t c, float* y) {
-  parallel_ranges(rows, [&](int64_t begin, int64_t end, int) {
+  parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
       const float* xr = x + r * c;
       float* yr = y + r * c;
       if (relu) {
 #pragma omp simd
-        for (int64_t i = 0; i < c; ++i) yr[i] = std::fmax(xr[i] * scale[i] + shift[i], 0.f);
+        for (int64_t i = 0; i < c; ++i) {
+          const float v = xr[i] * scale[i] + shift[i];
+          yr[i] = v > 0.f ? v : 0.f;
+        }
       } else {
 #pragma omp simd
         for (int64_t i = 0; i < c; ++i) yr[i] = xr[i] * scale[i] + shift[i];
@@ -57,21 +98,22 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Ten
                                  Tensor& batch_var) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
   const float* xp = x.f32();
+  // Sums of (x - k) and (x - k)^2 with k = the first row: E[x^2] - mean^2 would cancel
+  // catastrophically when |mean| >> std.
+  const float* k = xp;
   std::vector<double> sum, sumsq;
-  channel_sums(rows, c, sum, sumsq, [&](int64_t r, double* a, double* b) {
-    const float* xr = xp + r * c;
-#pragma omp simd
-    for (int64_t i = 0; i < c; ++i) {
-      a[i] += xr[i];
-      b[i] += static_cast<double>(xr[i]) * xr[i];
-    }
+  channel_sums(rows, c, sum, sumsq, [&](int64_t r, int64_t i, float& a, float& b) {
+    const float d = xp[r * c + i] - k[i];
+    a += d;
+    b += d * d;
   });
   std::vector<float> scale(c), shift(c);
   float* mean = batch_mean.f32();
   float* var = batch_var.f32();
   for (int64_t i = 0; i < c; ++i) {
-    const double m = sum[i] / rows;
-    const double v = std::max(sumsq[i] / rows - m * m, 0.0);
+    const double shifted_mean = sum[i] / rows;
+    const double m = shifted_mean + k[i];
+    const double v = std::max(sumsq[i] / rows - shifted_mean * shifted_mean, 0.0);
     mean[i] = static_cast<float>(m);
     var[i] = static_cast<float>(v);
     const double s = gamma.f32()[i] / std::sqrt(v + epsilon);
@@ -94,56 +136,72 @@ void batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Te
   normalize(x.f32(), scale.data(), shift.data(), relu, rows, c, y.f32());
 }
 
+namespace {
+
+// The backward with the ReLU mask decided at compile time: a runtime flag guarding a load
+// through a pointer that is null without ReLU keeps the compiler from vectorising.
+template <bool kRelu>
+void batch_norm_backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy,
+                              const Tensor& gamma, const Tensor& batch_mean,
+                              const Tensor& batch_var, float epsilon, Tensor& dx,
+                              Tensor& dgamma, Tensor& dbeta) {
+  const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
+  const float* xp = x.f32();
+  const float* dyp = dy.f32();
+  const float* yp = kRelu ? y.f32() : dyp;
+  const float* mean = batch_mean.f32();
+  auto masked = [&](int64_t o) {
+    const float d = dyp[o];  // loaded unconditionally, so the select is branch-free
+    if constexpr (kRelu) return yp[o] > 0.f ? d : 0.f;
+    return d;
+  };
+  // sum_dy = sum(dy'), sum_dy_xc = sum(dy' * (x - mean)); dy' is dy masked by the ReLU.
+  std::vector<double> sum_dy, sum_dy_xc;
+  channel_sums(rows, c, sum_dy, sum_dy_xc, [&](int64_t r, int64_t i, float& a, float& b) {
+    const int64_t o = r * c + i;
+    const float g = masked(o);
+    a += g;
+    b += g * (xp[o] - mean[i]);
+  });
+  // dx = gamma * inv_std * (dy' - mean(dy') - xhat * mean(dy' * xhat))
+  //    = k_dy * dy' + k_x * x + k_0
+  std::vector<float> k_dy(c), k_x(c), k_0(c);
+  for (int64_t i = 0; i < c; ++i) {
+    const double g = gamma.f32()[i];
+    const double is = 1.0 / std::sqrt(static_cast<double>(batch_var.f32()[i]) + epsilon);
+    dgamma.f32()[i] = static_cast<float>(sum_dy_xc[i] * is);
+    dbeta.f32()[i] = static_cast<float>(sum_dy[i]);
+    const double kx = -g * is * is * is * sum_dy_xc[i] / rows;
+    k_dy[i] = static_cast<float>(g * is);
+    k_x[i] = static_cast<float>(kx);
+    k_0[i] = static_cast<float>(-g * is * sum_dy[i] / rows - kx * mean[i]);
+  }
+  float* dxp = dx.f32();
+  const float* kd = k_dy.data();
+  const float* kxp = k_x.data();
+  const float* k0 = k_0.data();
+  parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t o = r * c;
+#pragma omp simd
+      for (int64_t i = 0; i < c; ++i) dxp[o + i] = kd[i] * masked(o + i) + kxp[i] * xp[o + i] + k0[i];
+    }
+  });
+}
+
+}  // namespace
+
 void batch_norm_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
                          const Tensor& gamma, const Tensor& batch_mean,
                          const Tensor& batch_var, float epsilon, bool relu, Tensor& dx,
                          Tensor& dgamma, Tensor& dbeta) {
-  const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
-  const float* dyp = dy.f32();
-  const float* yp = relu ? y.f32() : nullptr;
-  const float* mean = batch_mean.f32();
-  std::vector<float> inv_std(c);
-  for (int64_t i = 0; i < c; ++i) {
-    inv_std[i] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(batch_var.f32()[i]) + epsilon));
+  if (relu) {
+    batch_norm_backward_impl<true>(x, y, dy, gamma, batch_mean, batch_var, epsilon, dx, dgamma,
+                                   dbeta);
+  } else {
+    batch_norm_backward_impl<false>(x, y, dy, gamma, batch_mean, batch_var, epsilon, dx, dgamma,
+                                    dbeta);
   }
-  // sum_dy = sum(dy'), sum_dy_xc = sum(dy' * (x - mean)); dy' is dy masked by the ReLU.
-  std::vector<double> sum_dy, sum_dy_xc;
-  channel_sums(rows, c, sum_dy, sum_dy_xc, [&](int64_t r, double* a, double* b) {
-    const float* xr = xp + r * c;
-    const float* dr = dyp + r * c;
-    const float* yr = relu ? yp + r * c : nullptr;
-#pragma omp simd
-    for (int64_t i = 0; i < c; ++i) {
-      const float g = relu ? (yr[i] > 0.f ? dr[i] : 0.f) : dr[i];
-      a[i] += g;
-      b[i] += static_cast<double>(g) * (xr[i] - mean[i]);
-    }
-  });
-  // dx = gamma * inv_std * (dy' - mean(dy') - xhat * mean(dy' * xhat))
-  std::vector<float> k_dy(c), k_x(c), k_0(c);
-  for (int64_t i = 0; i < c; ++i) {
-    const double g = gamma.f32()[i], is = inv_std[i];
-    dgamma.f32()[i] = static_cast<float>(sum_dy_xc[i] * is);
-    dbeta.f32()[i] = static_cast<float>(sum_dy[i]);
-    k_dy[i] = static_cast<float>(g * is);
-    k_x[i] = static_cast<float>(-g * is * is * is * sum_dy_xc[i] / rows);
-    k_0[i] = static_cast<float>(-g * is * sum_dy[i] / rows - k_x[i] * mean[i]);
-  }
-  float* dxp = dx.f32();
-  parallel_ranges(rows, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = xp + r * c;
-      const float* dr = dyp + r * c;
-      const float* yr = relu ? yp + r * c : nullptr;
-      float* out = dxp + r * c;
-#pragma omp simd
-      for (int64_t i = 0; i < c; ++i) {
-        const float g = relu ? (yr[i] > 0.f ? dr[i] : 0.f) : dr[i];
-        out[i] = k_dy[i] * g + k_x[i] * xr[i] + k_0[i];
-      }
-    }
-  });
 }
 
 void batch_norm_update_running(const Tensor& batch_mean, const Tensor& batch_var,

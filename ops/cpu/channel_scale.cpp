@@ -9,7 +9,7 @@ void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const float* xp = x.f32();
   const float* sp = s.f32();
   float* yp = y.f32();
-  parallel_ranges(n * pixels, [&](int64_t begin, int64_t end, int) {
+  parallel_ranges(n * pixels, n * pixels * c, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
       const float* sr = sp + (r / pixels) * c;
 #pragma omp simd
@@ -25,7 +25,7 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
   const float* sp = s.f32();
   const float* g = dy.f32();
   // One sample per task: ds[b, :] sums over that sample's pixels only.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.numel() >= kMinParallelElements)
   for (int64_t b = 0; b < n; ++b) {
     const float* sr = sp + b * c;
     if (ds) {

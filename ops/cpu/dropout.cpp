@@ -1,6 +1,7 @@
 // Inverted dropout with a counter-based mask: keep(i) = hash(seed, i) >= rate, so the
 // mask needs no storage, is identical for any thread count and is reproduced on resume.
 #include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/parallel.h"
 
 namespace residual::ops::cpu {
 namespace {
@@ -20,7 +21,7 @@ inline float uniform(uint64_t seed, int64_t i) {
 
 void apply_mask(float rate, uint64_t seed, const float* in, float* out, int64_t n) {
   const float scale = rate < 1.f ? 1.f / (1.f - rate) : 0.f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kMinParallelElements)
   for (int64_t i = 0; i < n; ++i) out[i] = uniform(seed, i) >= rate ? in[i] * scale : 0.f;
 }
 

@@ -1,5 +1,6 @@
 // Mean over H x W per sample and channel: N x H x W x C -> N x C.
 #include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/parallel.h"
 
 namespace residual::ops::cpu {
 
@@ -8,7 +9,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const float* xp = x.f32();
   float* yp = y.f32();
   const float inv = 1.f / static_cast<float>(pixels);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (x.numel() >= kMinParallelElements)
   for (int64_t b = 0; b < n; ++b) {
     float* yr = yp + b * c;
     for (int64_t i = 0; i < c; ++i) yr[i] = 0.f;
@@ -26,7 +27,7 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
   const float* g = dy.f32();
   float* out = dx.f32();
   const float inv = 1.f / static_cast<float>(pixels);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dx.numel() >= kMinParallelElements)
   for (int64_t r = 0; r < n * pixels; ++r) {
     const float* gr = g + (r / pixels) * c;
 #pragma omp simd

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/parallel.h"
 
 namespace residual::ops::cpu {
 
@@ -22,7 +23,7 @@ double softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
   }
   const double off = label_smoothing / k, on = 1.0 - label_smoothing + off;
   std::vector<double> losses(n);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * k >= kMinParallelElements)
   for (int64_t i = 0; i < n; ++i) {
     const float* zi = z + i * k;
     float* di = d + i * k;

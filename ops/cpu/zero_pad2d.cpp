@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/parallel.h"
 
 namespace residual::ops::cpu {
 
@@ -11,7 +12,7 @@ void zero_pad2d_forward(const Padding2d& p, const Tensor& x, Tensor& y) {
   const int64_t oh = y.dim(1), ow = y.dim(2);
   const float* xp = x.f32();
   float* yp = y.f32();
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * 256 >= kMinParallelElements)
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t i = 0; i < oh; ++i) {
       float* row = yp + ((b * oh + i) * ow) * c;
@@ -32,7 +33,7 @@ void zero_pad2d_backward(const Padding2d& p, const Tensor& dy, Tensor& dx) {
   const int64_t oh = dy.dim(1), ow = dy.dim(2);
   const float* g = dy.f32();
   float* out = dx.f32();
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * 256 >= kMinParallelElements)
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t i = 0; i < h; ++i) {
       std::memcpy(out + ((b * h + i) * w) * c, g + ((b * oh + i + p.top) * ow + p.left) * c,
@@ -47,7 +48,7 @@ void shortcut_pad_forward(int64_t stride, int64_t pad_before, int64_t pad_after,
   const int64_t oh = y.dim(1), ow = y.dim(2), oc = c + pad_before + pad_after;
   const float* xp = x.f32();
   float* yp = y.f32();
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * 256 >= kMinParallelElements)
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t i = 0; i < oh; ++i) {
       for (int64_t j = 0; j < ow; ++j) {
@@ -68,7 +69,7 @@ void shortcut_pad_backward(int64_t stride, int64_t pad_before, int64_t pad_after
   const float* g = dy.f32();
   float* out = dx.f32();
   dx.zero();
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (n * c * 256 >= kMinParallelElements)
   for (int64_t b = 0; b < n; ++b) {
     for (int64_t i = 0; i < oh; ++i) {
       for (int64_t j = 0; j < ow; ++j) {

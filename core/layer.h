@@ -1,0 +1,78 @@
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/tensor.h"
+
+namespace residual {
+
+// A learnable tensor or a buffer (BN running statistics) owned by a layer.
+struct Parameter {
+  std::string name;    // "<layer>/<kind>", e.g. "conv1/kernel"
+  Tensor value;
+  Tensor grad;         // defined for trainable parameters only
+  bool trainable = true;
+  bool is_bias_or_norm = false;  // biases and BN gamma/beta (exemptable from weight decay)
+};
+
+// What a forward/backward pass needs besides its tensors.
+struct PassContext {
+  bool training = false;
+  uint64_t seed = 0;  // base of the per-layer, per-step random streams (dropout)
+  uint64_t step = 0;
+};
+
+// A node's computation. Shapes passed to build() exclude the batch dimension and are
+// H x W x C for images. forward/backward get tensors with the batch dimension; backward
+// overwrites (never accumulates) parameter gradients and the dx it is given.
+class Layer {
+ public:
+  explicit Layer(std::string name) : name_(std::move(name)) {}
+  virtual ~Layer() = default;
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  const std::string& name() const { return name_; }
+  virtual std::string type() const = 0;
+  // All arguments, defaults filled in: enough to rebuild the layer.
+  virtual nlohmann::json config() const = 0;
+
+  // Validates the input shapes, creates the parameters, returns the output shape.
+  virtual Shape build(const std::vector<Shape>& inputs) = 0;
+  virtual void initialize(std::mt19937_64& rng);
+  virtual void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) = 0;
+  // dx[i] is null where input i needs no gradient.
+  virtual void backward(const std::vector<const Tensor*>& x, const Tensor& y, const Tensor& dy,
+                        const std::vector<Tensor*>& dx, const PassContext& ctx) = 0;
+
+  // Forward multiply-accumulates per sample (convolutions and dense layers).
+  virtual int64_t macs() const { return 0; }
+  // Asks the layer to apply a ReLU to its own output (the model then drops the ReLU
+  // node that followed it). Returns false if the layer cannot.
+  virtual bool fuse_following_relu() { return false; }
+
+  // Names of the nodes feeding this layer (set by the model; used in error messages).
+  void set_input_names(std::vector<std::string> names) { input_names_ = std::move(names); }
+  const std::vector<std::string>& input_names() const { return input_names_; }
+
+  std::deque<Parameter>& parameters() { return params_; }
+  const std::deque<Parameter>& parameters() const { return params_; }
+
+ protected:
+  Parameter& add_parameter(const std::string& kind, const Shape& shape, bool trainable,
+                           bool is_bias_or_norm);
+  // "layer 'conv1' (Conv2D): " for error messages.
+  std::string where() const;
+
+ private:
+  std::string name_;
+  std::vector<std::string> input_names_;
+  std::deque<Parameter> params_;  // a deque keeps Parameter addresses stable
+};
+
+}  // namespace residual

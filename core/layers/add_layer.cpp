@@ -1,0 +1,68 @@
+// Add: the sum of two or more inputs of one shape (the join of a residual block).
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/layers/builtin_layers.h"
+#include "core/layers/config_reader.h"
+
+namespace residual {
+namespace {
+
+class AddLayer : public Layer {
+ public:
+  AddLayer(const std::string& name, const nlohmann::json& config) : Layer(name) {
+    ConfigReader(name, type(), config).finish();
+  }
+  std::string type() const override { return "Add"; }
+  nlohmann::json config() const override { return nlohmann::json::object(); }
+  Shape build(const std::vector<Shape>& inputs) override {
+    RESIDUAL_CHECK(inputs.size() >= 2, where(), "expects at least 2 inputs, got ", inputs.size());
+    for (size_t i = 1; i < inputs.size(); ++i) {
+      RESIDUAL_CHECK(inputs[i] == inputs[0], where(), "input '", input_name(0), "' has shape ",
+                     inputs[0].str(), " but input '", input_name(i), "' has shape ",
+                     inputs[i].str());
+    }
+    return inputs[0];
+  }
+  // The ReLU closing a residual block runs on the sum while it is still in cache.
+  bool fuse_following_relu() override { return relu_ = true; }
+
+  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
+    y.resize(x[0]->shape());
+    ops::add_forward(x, y);
+    if (relu_) ops::activation_forward(ops::Activation::kRelu, y, y);
+  }
+  void backward(const std::vector<const Tensor*>& x, const Tensor& y, const Tensor& dy,
+                const std::vector<Tensor*>& dx, const PassContext&) override {
+    // Every input receives the same gradient: compute it once, copy it to the others.
+    const Tensor* first = nullptr;
+    for (size_t i = 0; i < dx.size(); ++i) {
+      if (!dx[i]) continue;
+      dx[i]->resize(x[i]->shape());
+      if (first) {
+        dx[i]->copy_from(*first);
+      } else if (relu_) {
+        ops::activation_backward(ops::Activation::kRelu, y, dy, *dx[i]);
+      } else {
+        dx[i]->copy_from(dy);
+      }
+      if (!first) first = dx[i];
+    }
+  }
+
+ private:
+  std::string input_name(size_t i) const {
+    return i < input_names().size() ? input_names()[i] : std::to_string(i);
+  }
+  bool relu_ = false;
+};
+
+}  // namespace
+
+void register_add_layer(LayerRegistry& registry) {
+  registry.add("Add", [](const std::string& name, const nlohmann::json& c) {
+    return std::make_unique<AddLayer>(name, c);
+  });
+}
+
+}  // namespace residual

@@ -1,0 +1,82 @@
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/layer.h"
+#include "core/layer_registry.h"
+
+namespace residual {
+
+// One layer in the graph, with the activations and gradients it owns across steps.
+struct ModelNode {
+  std::string name;
+  std::unique_ptr<Layer> layer;
+  std::vector<int> inputs;     // node indices
+  std::vector<int> consumers;  // node indices
+  Shape shape;                 // output shape without the batch dimension
+  bool needs_grad = false;     // gradient w.r.t. this node's output is needed
+  int alias_of = -1;           // a ReLU fused into its producer: shares that output
+};
+
+// A static DAG of layers built from a spec (docs/model-format.md). Forward runs in
+// topological order; backward in reverse, calling the gradient-ready callback for
+// each trainable parameter as soon as its gradient is final (the distributed reducer
+// hangs on it). Buffers are kept and reused from step to step.
+class Model {
+ public:
+  Model(const nlohmann::json& spec, const LayerRegistry& registry);
+
+  const std::string& name() const { return name_; }
+  Shape input_shape() const { return nodes_[input_].shape; }
+  Shape output_shape() const { return nodes_[output_].shape; }
+  const std::vector<ModelNode>& nodes() const { return nodes_; }
+  // The nodes in the order they run.
+  const std::vector<int>& order() const { return order_; }
+
+  // Deterministic initialisation of every parameter from `seed`.
+  void initialize(uint64_t seed);
+
+  // x: N x H x W x C. The returned output stays valid until the next forward.
+  const Tensor& forward(const Tensor& x, const PassContext& ctx);
+  // d(loss)/d(output) for the last forward. Overwrites every parameter gradient.
+  void backward(const Tensor& doutput, const PassContext& ctx);
+
+  // Every parameter and buffer, in forward order.
+  std::vector<Parameter*> parameters();
+  std::vector<Parameter*> trainable_parameters();
+  void on_gradient_ready(std::function<void(Parameter&)> callback) {
+    gradient_ready_ = std::move(callback);
+  }
+
+  // The graph written back out, every layer's config with its defaults filled in.
+  nlohmann::json to_json() const;
+
+  // Wall time per layer type and phase ("Conv2D/forward" -> ms), summed over the
+  // passes since profiling was switched on. Off by default: it costs a clock read.
+  void set_profiling(bool on);
+  const std::map<std::string, double>& profile() const { return profile_ms_; }
+  int64_t macs_per_sample() const;
+
+ private:
+  void add_nodes(const nlohmann::json& spec, const LayerRegistry& registry);
+  void sort_topologically();
+  void fuse_relus();
+
+  std::string name_;
+  std::vector<ModelNode> nodes_;
+  std::vector<int> order_;
+  int input_ = -1, output_ = -1;
+  std::vector<Tensor> outputs_, grads_;
+  std::vector<std::vector<Tensor>> slot_scratch_;  // per node and input slot
+  std::vector<char> written_;
+  std::function<void(Parameter&)> gradient_ready_;
+  bool profiling_ = false;
+  std::map<std::string, double> profile_ms_;
+};
+
+}  // namespace residual

@@ -1,0 +1,52 @@
+// `residual bench`: synthetic-data training throughput.
+#include <cstdio>
+#include <iostream>
+
+#include "core/model_spec.h"
+#include "launch/benchmark.h"
+#include "launch/commands.h"
+#include "ops/ops.h"
+
+namespace residual {
+
+void add_threads_option(CLI::App& command, int& threads) {
+  command.add_option("--threads", threads, "CPU threads (default: all cores)")
+      ->check(CLI::PositiveNumber);
+}
+
+void apply_threads(int threads) {
+  if (threads > 0) ops::set_num_threads(threads);
+}
+
+void add_bench_command(CLI::App& app) {
+  struct Options {
+    BenchConfig config;
+    std::string input;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand("bench", "time synthetic-data training steps");
+  command->add_option("--model", o->config.model, "zoo model name or model JSON file")
+      ->capture_default_str();
+  command->add_option("--batch-size", o->config.batch_size, "images per step")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--steps", o->config.steps, "timed steps")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--warmup", o->config.warmup, "untimed steps first")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  command->add_option("--input", o->input, "input shape CxHxW (default: the model's)");
+  command->add_option("--classes", o->config.classes, "output classes (default: the model's)")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--profile", o->config.profile, "print time per layer type and phase");
+  add_threads_option(*command, o->threads);
+  command->callback([o] {
+    apply_threads(o->threads);
+    if (!o->input.empty()) o->config.input_hwc = parse_chw(o->input);
+    const BenchResult r = run_benchmark(o->config, std::cout);
+    std::printf("forward_ms=%.2f loss_ms=%.2f backward_ms=%.2f update_ms=%.2f step_ms=%.2f\n",
+                r.forward_ms, r.loss_ms, r.backward_ms, r.update_ms, r.step_ms);
+    std::printf("images_per_s=%.1f\n", r.images_per_s);
+  });
+}
+
+}  // namespace residual

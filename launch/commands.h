@@ -1,0 +1,16 @@
+#pragma once
+// Each CLI subcommand: parses its options into a plain config struct and calls library
+// code. No logic of its own.
+#include <CLI/CLI.hpp>
+
+namespace residual {
+
+void add_summary_command(CLI::App& app);
+void add_export_model_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+// --threads N (default: all cores), shared by the subcommands that compute.
+void add_threads_option(CLI::App& command, int& threads);
+void apply_threads(int threads);
+
+}  // namespace residual

@@ -1,0 +1,78 @@
+// `residual summary` and `residual export-model`.
+#include <fstream>
+#include <iostream>
+
+#include "core/error.h"
+#include "core/layer_registry.h"
+#include "core/model.h"
+#include "core/model_spec.h"
+#include "core/model_summary.h"
+#include "launch/commands.h"
+
+namespace residual {
+namespace {
+
+struct ModelOptions {
+  std::string model;
+  int64_t classes = 0;
+  std::string input;
+  bool zero_init_residual = false;
+};
+
+void add_model_options(CLI::App* command, ModelOptions& o) {
+  command->add_option("--model", o.model, "zoo model name or model JSON file")->required();
+  command->add_option("--classes", o.classes, "number of classes (output units)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--input", o.input, "input shape CxHxW, e.g. 3x32x32");
+  command->add_flag("--zero-init-residual", o.zero_init_residual,
+                    "zoo models: start the last BN gamma of each residual block at 0");
+}
+
+nlohmann::json spec_of(const ModelOptions& o) {
+  SpecOverrides overrides;
+  overrides.classes = o.classes;
+  if (!o.input.empty()) overrides.input_hwc = parse_chw(o.input);
+  overrides.zero_init_residual = o.zero_init_residual;
+  return resolve_model_spec(o.model, overrides);
+}
+
+}  // namespace
+
+void add_summary_command(CLI::App& app) {
+  auto options = std::make_shared<ModelOptions>();
+  CLI::App* command = app.add_subcommand("summary", "print the layers, shapes, parameters and MACs");
+  add_model_options(command, *options);
+  command->callback([options] {
+    Model model(spec_of(*options), LayerRegistry::with_builtins());
+    std::cout << format_summary(model);
+  });
+}
+
+void add_export_model_command(CLI::App& app) {
+  auto options = std::make_shared<ModelOptions>();
+  auto output = std::make_shared<std::string>();
+  CLI::App* command =
+      app.add_subcommand("export-model", "write a model (zoo or file) as a JSON model file");
+  add_model_options(command, *options);
+  command->add_option("-o,--output", *output, "output file (default: standard output)");
+  command->callback([options, output] {
+    // Building the model validates it and fills every layer's defaults in.
+    Model model(spec_of(*options), LayerRegistry::with_builtins());
+    const std::string text = model.to_json().dump(1) + "\n";
+    if (output->empty()) {
+      std::cout << text;
+      return;
+    }
+    const std::string tmp = *output + ".tmp";
+    {
+      std::ofstream out(tmp);
+      RESIDUAL_CHECK(out, "cannot write '", tmp, "'");
+      out << text;
+      RESIDUAL_CHECK(out.good(), "error writing '", tmp, "'");
+    }
+    RESIDUAL_CHECK(std::rename(tmp.c_str(), output->c_str()) == 0, "cannot rename '", tmp,
+                   "' to '", *output, "'");
+  });
+}
+
+}  // namespace residual
