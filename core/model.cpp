@@ -28,13 +28,15 @@ std::string expect_string(const nlohmann::json& v, const std::string& what) {
 
 Model::Model(const nlohmann::json& spec, const LayerRegistry& registry) {
   RESIDUAL_CHECK(spec.is_object(), "a model must be a JSON object");
-  const std::string format = spec.value("format", "");
-  RESIDUAL_CHECK(format == "residual-model", "not a residual model (\"format\" is '", format,
-                 "', expected 'residual-model')");
-  const int version = spec.value("version", 0);
-  RESIDUAL_CHECK(version == 1, "model format version ", version,
+  // Read as JSON values: value<std::string>/value<int> would throw the JSON library's
+  // type_error for a wrongly typed field ("version": "1") instead of a residual::Error.
+  const nlohmann::json format = spec.value("format", nlohmann::json(""));
+  RESIDUAL_CHECK(format == "residual-model", "not a residual model (\"format\" is ",
+                 format.dump(), ", expected \"residual-model\")");
+  const nlohmann::json version = spec.value("version", nlohmann::json(0));
+  RESIDUAL_CHECK(version == 1, "model format version ", version.dump(),
                  " is not supported (this residual reads version 1)");
-  name_ = spec.value("name", "model");
+  name_ = spec.contains("name") ? expect_string(spec["name"], "the model name") : "model";
   add_nodes(spec, registry);
   sort_topologically();
   // Shapes and parameters, in topological order.

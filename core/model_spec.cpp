@@ -22,6 +22,8 @@ nlohmann::json parse_model_json(const std::string& text, const std::string& orig
 }
 
 nlohmann::json load_model_file(const std::string& path) {
+  // An ifstream opens a directory without complaint and reads it as empty text.
+  RESIDUAL_CHECK(!std::filesystem::is_directory(path), "model file '", path, "' is a directory");
   std::ifstream in(path);
   RESIDUAL_CHECK(in, "cannot open model file '", path, "'");
   std::stringstream text;
@@ -93,7 +95,9 @@ std::vector<int64_t> parse_chw(const std::string& text) {
       fail("input shape '", text, "' must be CxHxW with positive integers, e.g. 3x32x32");
     }
   }
-  RESIDUAL_CHECK(dims.size() == 3, "input shape '", text, "' must be CxHxW, e.g. 3x32x32");
+  // getline drops an empty last field, so "3x32x32x" would otherwise pass as 3x32x32.
+  RESIDUAL_CHECK(dims.size() == 3 && text.back() != 'x', "input shape '", text,
+                 "' must be CxHxW, e.g. 3x32x32");
   return {dims[1], dims[2], dims[0]};
 }
 

@@ -50,7 +50,7 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log) {
     targets.f32()[i] = static_cast<float>(rng() % 2);
   }
   Tensor dlogits;
-  SgdOptions sgd;
+  OptimizerConfig sgd;
   sgd.momentum = 0.9f;
   sgd.weight_decay = 1e-4f;
   Sgd optimizer(model.trainable_parameters(), sgd);

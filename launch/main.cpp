@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   residual::add_summary_command(app);
   residual::add_export_model_command(app);
   residual::add_bench_command(app);
+  residual::add_train_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,4 +1,7 @@
 // `residual summary` and `residual export-model`.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
@@ -63,15 +66,23 @@ void add_export_model_command(CLI::App& app) {
       std::cout << text;
       return;
     }
+    // Written next to the output, then renamed: a failure leaves no partial file behind.
     const std::string tmp = *output + ".tmp";
     {
       std::ofstream out(tmp);
-      RESIDUAL_CHECK(out, "cannot write '", tmp, "'");
+      RESIDUAL_CHECK(out, "cannot write '", *output, "': ", std::strerror(errno));
       out << text;
-      RESIDUAL_CHECK(out.good(), "error writing '", tmp, "'");
+      out.close();
+      if (!out) {
+        std::remove(tmp.c_str());
+        fail("error writing '", tmp, "'");
+      }
     }
-    RESIDUAL_CHECK(std::rename(tmp.c_str(), output->c_str()) == 0, "cannot rename '", tmp,
-                   "' to '", *output, "'");
+    if (std::rename(tmp.c_str(), output->c_str()) != 0) {
+      const std::string reason = std::strerror(errno);
+      std::remove(tmp.c_str());
+      fail("cannot write '", *output, "': ", reason);
+    }
   });
 }
 

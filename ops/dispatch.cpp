@@ -187,4 +187,20 @@ void sgd_step(const SgdConfig& c, Tensor& param, const Tensor& grad, Tensor& vel
   cpu::sgd_step(c, param, grad, velocity);
 }
 
+void adam_step(const AdamConfig& c, int64_t step, Tensor& param, const Tensor& grad, Tensor& m,
+               Tensor& v) {
+  require_cpu("adam_step", param);
+  cpu::adam_step(c, step, param, grad, m, v);
+}
+
+double squared_norm(const Tensor& x) {
+  require_cpu("squared_norm", x);
+  return cpu::squared_norm(x);
+}
+
+void scale_inplace(Tensor& x, float factor) {
+  require_cpu("scale_inplace", x);
+  cpu::scale_inplace(x, factor);
+}
+
 }  // namespace residual::ops

@@ -123,4 +123,18 @@ struct SgdConfig {
 };
 void sgd_step(const SgdConfig& c, Tensor& param, const Tensor& grad, Tensor& velocity);
 
+// One Adam step (AdamW when decoupled): bias-corrected moments; `step` counts from 1.
+// Adam adds weight_decay * p to the gradient; AdamW multiplies p by (1 - lr * wd).
+struct AdamConfig {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-8f, weight_decay = 0.f;
+  bool decoupled = false;
+};
+void adam_step(const AdamConfig& c, int64_t step, Tensor& param, const Tensor& grad, Tensor& m,
+               Tensor& v);
+
+// Sum of squares in double (NaN or Inf in the tensor propagates to the result).
+double squared_norm(const Tensor& x);
+// x *= factor
+void scale_inplace(Tensor& x, float factor);
+
 }  // namespace residual::ops

@@ -57,5 +57,9 @@ double softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
 double sigmoid_binary_cross_entropy(const Tensor& logits, const Tensor& targets,
                                     Tensor& dlogits, double grad_scale);
 void sgd_step(const SgdConfig& c, Tensor& param, const Tensor& grad, Tensor& velocity);
+void adam_step(const AdamConfig& c, int64_t step, Tensor& param, const Tensor& grad, Tensor& m,
+               Tensor& v);
+double squared_norm(const Tensor& x);
+void scale_inplace(Tensor& x, float factor);
 
 }  // namespace residual::ops::cpu

@@ -1,0 +1,28 @@
+#pragma once
+#include <cstdint>
+
+#include "core/model.h"
+#include "io/data_loader.h"
+
+namespace residual {
+
+// The loss a model trains with, chosen from its output: one unit -> sigmoid binary
+// cross-entropy on 0/1 labels, K > 1 units -> softmax cross-entropy.
+struct LossOutcome {
+  double loss = 0;        // mean over the batch
+  int64_t correct = 0;    // top-1 hits
+  int64_t correct5 = 0;   // top-5 hits (K > 5)
+};
+LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label_smoothing,
+                         Tensor& dlogits);
+// Checks that a data set's labels fit the model's output; names both on failure.
+void check_labels_fit(int64_t model_outputs, int64_t data_classes, const std::string& data);
+
+struct EvalResult {
+  double loss = 0, top1 = 0, top5 = 0;
+  int64_t samples = 0;
+};
+// Inference-mode pass over one epoch of `loader` (no augmentation, BN running stats).
+EvalResult evaluate(Model& model, DataLoader& loader);
+
+}  // namespace residual

@@ -1,0 +1,220 @@
+#include "launch/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "core/error.h"
+#include "core/model_spec.h"
+#include "core/model_summary.h"
+#include "core/zoo/zoo.h"
+#include "io/metrics_writer.h"
+#include "launch/evaluation.h"
+#include "launch/progress.h"
+#include "ops/ops.h"
+
+namespace residual {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+
+// Zoo models adapt to the data (its image shape and classes) unless told otherwise;
+// a model file must already match it.
+nlohmann::json model_spec_for(const TrainConfig& c, const Dataset& data) {
+  SpecOverrides o;
+  o.classes = c.classes;
+  o.zero_init_residual = c.zero_init_residual;
+  if (!c.input.empty()) o.input_hwc = parse_chw(c.input);
+  if (is_zoo_model(c.model)) {
+    if (o.input_hwc.empty()) o.input_hwc = data.sample_shape().dims();
+    if (o.classes == 0 && data.num_classes() > 2) o.classes = data.num_classes();
+  }
+  return resolve_model_spec(c.model, o);
+}
+
+AugmentConfig augment_for(const TrainConfig& c, const Dataset& data) {
+  const Shape s = data.sample_shape();
+  const bool digits = c.data.rfind("mnist:", 0) == 0;
+  AugmentConfig a;
+  a.seed = c.seed;
+  // Defaults: CIFAR-style crop (pad 4 for 32x32, ~1/8 of the side) and flips for natural
+  // images; a small shift and no flip for digits (a flipped 2 is not a 2).
+  a.crop_padding = c.crop_padding >= 0 ? c.crop_padding : (digits ? 2 : std::max<int64_t>(s[0] / 8, 0));
+  RESIDUAL_CHECK(c.flip == "auto" || c.flip == "on" || c.flip == "off",
+                 "--flip must be auto, on or off");
+  a.horizontal_flip = c.flip == "on" || (c.flip == "auto" && !digits);
+  return a;
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainConfig& config, std::ostream& out) : config_(config), out_(out) {
+  RESIDUAL_CHECK(config_.epochs > 0, "--epochs must be positive");
+  RESIDUAL_CHECK(config_.label_smoothing >= 0 && config_.label_smoothing < 1,
+                 "--label-smoothing must be in [0, 1)");
+  RESIDUAL_CHECK(config_.lr_scaling == "none" || config_.lr_scaling == "linear",
+                 "--lr-scaling must be none or linear");
+  train_data_ = open_dataset(config_.data, Split::kTrain, config_.data_options);
+  val_data_ = config_.val_data.empty()
+                  ? open_dataset(config_.data, Split::kTest, config_.data_options)
+                  : open_dataset(config_.val_data, Split::kTest, config_.data_options);
+  RESIDUAL_CHECK(val_data_->sample_shape() == train_data_->sample_shape(), "held-out data ",
+                 val_data_->description(), " has images of ", val_data_->sample_shape().str(),
+                 " but the training data ", train_data_->sample_shape().str());
+  model_ = std::make_unique<Model>(model_spec_for(config_, *train_data_),
+                                   LayerRegistry::with_builtins());
+  RESIDUAL_CHECK(model_->input_shape() == train_data_->sample_shape(), "model '",
+                 model_->name(), "' takes images of ", model_->input_shape().str(), " but ",
+                 train_data_->description(), " has images of ", train_data_->sample_shape().str());
+  const int64_t outputs = model_->output_shape()[0];
+  check_labels_fit(outputs, train_data_->num_classes(), train_data_->description());
+  check_labels_fit(outputs, val_data_->num_classes(), val_data_->description());
+  binary_ = outputs == 1;
+  model_->initialize(config_.seed);
+
+  LoaderConfig lc;
+  lc.batch_size = config_.batch_size;
+  lc.seed = config_.seed;
+  lc.workers = config_.workers;
+  if (config_.normalize == "auto") {
+    lc.normalization = compute_normalization(*train_data_);
+  } else {
+    RESIDUAL_CHECK(config_.normalize == "none", "--normalize must be auto or none");
+  }
+  LoaderConfig eval_lc = lc;
+  eval_lc.shuffle = false;
+  eval_lc.drop_last = false;
+  lc.augment = augment_for(config_, *train_data_);
+  train_loader_ = std::make_unique<DataLoader>(*train_data_, lc);
+  val_loader_ = std::make_unique<DataLoader>(*val_data_, eval_lc);
+
+  params_ = model_->trainable_parameters();
+  optimizer_ = make_optimizer(params_, config_.optimizer);
+  if (config_.lr_scaling == "linear") config_.schedule.base_lr *= config_.batch_size / 256.0;
+  config_.schedule.total_epochs = static_cast<double>(config_.epochs);
+  validate(config_.schedule);
+  if (!config_.metrics_file.empty()) {
+    metrics_ = std::make_unique<MetricsWriter>(config_.metrics_file, false);
+  }
+  show_bar_ = config_.progress_bar && stdout_is_terminal();
+  out_ << "model " << model_->name() << ": " << with_commas(count_parameters(*model_).trainable)
+       << " trainable parameters, input " << model_->input_shape().str() << ", " << outputs
+       << " outputs\n"
+       << "train " << train_data_->description() << "\n"
+       << "eval  " << val_data_->description() << "\n";
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::run() {
+  for (int64_t epoch = static_cast<int64_t>(history_.size()); epoch < config_.epochs; ++epoch) {
+    EpochRecord r;
+    r.epoch = epoch + 1;
+    const auto start = Clock::now();
+    train_epoch(epoch, r);
+    const EvalResult e = evaluate(*model_, *val_loader_);
+    r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    r.val_loss = e.loss;
+    r.val_top1 = e.top1;
+    r.val_top5 = e.top5;
+    r.step = global_step_;
+    history_.push_back(r);
+    char line[256];
+    std::snprintf(line, sizeof(line),
+                  "epoch %ld/%ld  train loss %.4f acc %.4f | held-out loss %.4f top1 %.4f%s | "
+                  "%.0f img/s  lr %.5g  %.1f s",
+                  static_cast<long>(r.epoch), static_cast<long>(config_.epochs), r.train_loss,
+                  r.train_top1, r.val_loss, r.val_top1,
+                  model_->output_shape()[0] >= 100
+                      ? (" top5 " + std::to_string(r.val_top5).substr(0, 6)).c_str()
+                      : "",
+                  r.images_per_s, r.lr, r.seconds);
+    out_ << line << "\n" << std::flush;
+    write_metrics(r, "epoch");
+  }
+}
+
+void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
+  const int64_t steps = train_loader_->batches_per_epoch();
+  Progress progress(out_, show_bar_, show_bar_ ? 0 : config_.log_every);
+  progress.start_epoch(epoch, config_.epochs, steps);
+  train_loader_->start_epoch(static_cast<uint64_t>(epoch));
+  PassContext ctx;
+  ctx.training = true;
+  ctx.seed = config_.seed;
+  Tensor dlogits;
+  double loss_sum = 0;
+  int64_t correct = 0, samples = 0, done = 0;
+  const auto epoch_start = Clock::now();
+  while (const Batch* batch = train_loader_->next()) {
+    const double progress_epochs = epoch + static_cast<double>(done) / steps;
+    const double lr = learning_rate(config_.schedule, progress_epochs, 1.0 / steps);
+    ctx.step = static_cast<uint64_t>(global_step_);
+    const Tensor& logits = model_->forward(batch->images, ctx);
+    const LossOutcome o = compute_loss(logits, batch->labels, config_.label_smoothing, dlogits);
+    RESIDUAL_CHECK(std::isfinite(o.loss), "the loss became ", o.loss, " at step ",
+                   global_step_ + 1, " (epoch ", epoch + 1, ", batch ", done + 1,
+                   "): training stopped");
+    model_->backward(dlogits, ctx);
+    const double norm = check_gradients(global_step_ + 1);
+    if (config_.clip_grad_norm > 0 && norm > config_.clip_grad_norm) {
+      const float factor = static_cast<float>(config_.clip_grad_norm / norm);
+      for (Parameter* p : params_) ops::scale_inplace(p->grad, factor);
+    }
+    optimizer_->step(static_cast<float>(lr));
+    const int64_t n = batch->labels.numel();
+    loss_sum += o.loss * n;
+    correct += o.correct;
+    samples += n;
+    ++done;
+    ++global_step_;
+    record.lr = lr;
+    progress.step(done, n, loss_sum / samples, lr);
+    if (config_.log_every > 0 && done % config_.log_every == 0 && metrics_) {
+      EpochRecord s;
+      s.epoch = epoch + 1;
+      s.step = global_step_;
+      s.lr = lr;
+      s.train_loss = loss_sum / samples;
+      s.train_top1 = static_cast<double>(correct) / samples;
+      s.val_loss = s.val_top1 = s.val_top5 = std::nan("");
+      write_metrics(s, "step");
+    }
+  }
+  progress.end_epoch();
+  record.train_loss = loss_sum / samples;
+  record.train_top1 = static_cast<double>(correct) / samples;
+  // Wall time of the loop, waits for data included: the rate a user actually gets.
+  const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+  record.images_per_s = seconds > 0 ? samples / seconds : 0;
+}
+
+double Trainer::check_gradients(int64_t step) {
+  double total = 0;
+  for (auto it = params_.rbegin(); it != params_.rend(); ++it) {
+    const double sq = ops::squared_norm((*it)->grad);
+    RESIDUAL_CHECK(std::isfinite(sq), "the gradient of ", (*it)->name,
+                   " became non-finite at step ", step,
+                   " (the first in backward order): training stopped");
+    total += sq;
+  }
+  return std::sqrt(total);
+}
+
+void Trainer::write_metrics(const EpochRecord& r, const char* kind) {
+  if (!metrics_) return;
+  const bool epoch_row = std::string(kind) == "epoch";
+  metrics_->write({{"epoch", static_cast<double>(r.epoch)},
+                   {"step", static_cast<double>(r.step)},
+                   {"lr", r.lr},
+                   {"train_loss", r.train_loss},
+                   {"train_top1", r.train_top1},
+                   {"val_loss", r.val_loss},
+                   {"val_top1", r.val_top1},
+                   {"val_top5", r.val_top5},
+                   {"images_per_s", epoch_row ? r.images_per_s : std::nan("")},
+                   {"seconds", epoch_row ? r.seconds : std::nan("")}});
+}
+
+}  // namespace residual

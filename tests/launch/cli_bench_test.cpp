@@ -1,0 +1,37 @@
+// `residual bench` on a tiny model: a few steps that must finish in well under a second.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "tests/launch/cli_runner.h"
+
+namespace residual::cli_test {
+namespace {
+
+TEST(CliBenchTest, TinyModelPrintsImagesPerSecondLast) {
+  const std::string tiny = source_dir() / "models" / "tiny-cnn.json";
+  const CliResult r = run_cli({"bench", "--model", tiny, "--batch-size", "4", "--steps", "2",
+                               "--warmup", "1", "--threads", "1"});
+  ASSERT_EQ(r.signal, 0) << describe(r);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  EXPECT_EQ(r.err, "");
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 2u) << r.out;
+
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(lines.back(), m, std::regex(R"(images_per_s=([0-9]+\.[0-9]+))")))
+      << "last line: " << lines.back();
+  EXPECT_GT(std::stod(m[1]), 0.0) << lines.back();
+
+  const std::string& timings = lines[lines.size() - 2];
+  const std::regex timings_line(
+      R"(forward_ms=\S+ loss_ms=\S+ backward_ms=\S+ update_ms=\S+ step_ms=\S+)");
+  EXPECT_TRUE(std::regex_match(timings, timings_line)) << timings;
+  EXPECT_NE(r.out.find("batch=4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("threads=1"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace residual::cli_test

@@ -1,0 +1,152 @@
+// Activations forward and backward against double references. The backward takes the
+// forward output y (not x), so each backward test feeds it the op's own forward result.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+#include "tests/ops/reference.h"
+
+namespace residual {
+namespace {
+
+using ops::Activation;
+using ref::Expected;
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// Softmax over the last dimension in double.
+std::vector<double> softmax_rows(const Tensor& x) {
+  const int64_t k = x.shape()[x.rank() - 1], rows = x.numel() / k;
+  std::vector<double> y(static_cast<size_t>(x.numel()));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x.f32() + r * k;
+    const double top = *std::max_element(xr, xr + k);
+    double total = 0;
+    for (int64_t i = 0; i < k; ++i) total += std::exp(xr[i] - top);
+    for (int64_t i = 0; i < k; ++i) y[r * k + i] = std::exp(xr[i] - top) / total;
+  }
+  return y;
+}
+
+// Parameterised by shape: a small one, and one past the kernels' single-thread cutoff
+// (2^15 elements) so the OpenMP loops really split.
+class ActivationTest : public ::testing::TestWithParam<std::vector<int64_t>> {
+ protected:
+  void SetUp() override {
+    ref::Rng rng(31);
+    x_ = ref::uniform_tensor(Shape(GetParam()), rng, -4.f, 4.f);
+    dy_ = ref::uniform_tensor(x_.shape(), rng);
+  }
+
+  // Runs forward then backward of `kind` on x_ / dy_.
+  void run(Activation kind, Tensor& y, Tensor& dx) {
+    y = ref::nan_tensor(x_.shape());
+    dx = ref::nan_tensor(x_.shape());
+    ops::activation_forward(kind, x_, y);
+    ops::activation_backward(kind, y, dy_, dx);
+  }
+
+  Tensor x_, dy_;
+};
+
+TEST_P(ActivationTest, LinearCopiesBothWays) {
+  Tensor y, dx;
+  run(Activation::kLinear, y, dx);
+  EXPECT_TRUE(ref::matches(y, Expected(ref::to_double(x_)), ref::kExact));
+  EXPECT_TRUE(ref::matches(dx, Expected(ref::to_double(dy_)), ref::kExact));
+}
+
+TEST_P(ActivationTest, Relu) {
+  Tensor y, dx;
+  run(Activation::kRelu, y, dx);
+  std::vector<double> want_y(x_.numel()), want_dx(x_.numel());
+  for (int64_t i = 0; i < x_.numel(); ++i) {
+    const float x = x_.f32()[i];
+    ASSERT_NE(x, 0.f) << "the derivative at 0 is a convention; the data must avoid it";
+    want_y[i] = x > 0 ? x : 0.0;
+    want_dx[i] = x > 0 ? dy_.f32()[i] : 0.0;
+  }
+  EXPECT_TRUE(ref::matches(y, Expected(want_y), ref::kExact));
+  EXPECT_TRUE(ref::matches(dx, Expected(want_dx), ref::kExact));
+}
+
+TEST_P(ActivationTest, Sigmoid) {
+  Tensor y, dx;
+  run(Activation::kSigmoid, y, dx);
+  Expected want_y(x_.numel()), want_dx(x_.numel());
+  for (int64_t i = 0; i < x_.numel(); ++i) {
+    const double s = sigmoid(x_.f32()[i]), g = dy_.f32()[i];
+    want_y.add(i, s);
+    // dy * (s - s^2): near saturation 1 - s cancels, so the scale counts both terms.
+    want_dx.add(i, g * s);
+    want_dx.add(i, -g * s * s);
+  }
+  EXPECT_TRUE(ref::matches(y, want_y));
+  EXPECT_TRUE(ref::matches(dx, want_dx));
+}
+
+std::string shape_name(const ::testing::TestParamInfo<std::vector<int64_t>>& info) {
+  std::string name;
+  for (int64_t d : info.param) name += (name.empty() ? "" : "x") + std::to_string(d);
+  return "Shape" + name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ActivationTest,
+                         ::testing::Values(std::vector<int64_t>{3, 5, 4, 7},
+                                           std::vector<int64_t>{4, 32, 32, 9}),
+                         shape_name);
+
+void check_softmax(const Tensor& x, const Tensor& dy) {
+  Tensor y = ref::nan_tensor(x.shape()), dx = ref::nan_tensor(x.shape());
+  ops::activation_forward(Activation::kSoftmax, x, y);
+  ops::activation_backward(Activation::kSoftmax, y, dy, dx);
+  const std::vector<double> p = softmax_rows(x);
+  const int64_t k = x.shape()[x.rank() - 1];
+  // dx_i = sum_j dy_j * dp_j / dx_i with the Jacobian dp_j / dx_i = p_j (delta_ij - p_i).
+  Expected want_dx(x.numel());
+  for (int64_t r = 0; r < x.numel() / k; ++r) {
+    for (int64_t i = 0; i < k; ++i) {
+      for (int64_t j = 0; j < k; ++j) {
+        const double pj = p[r * k + j], pi = p[r * k + i];
+        want_dx.add(r * k + i, dy.f32()[r * k + j] * pj * ((i == j ? 1.0 : 0.0) - pi));
+      }
+    }
+  }
+  EXPECT_TRUE(ref::matches(y, Expected(p))) << "softmax";
+  EXPECT_TRUE(ref::matches(dx, want_dx)) << "softmax backward";
+  for (int64_t r = 0; r < x.numel() / k; ++r) {
+    double total = 0;
+    for (int64_t i = 0; i < k; ++i) total += y.f32()[r * k + i];
+    EXPECT_NEAR(total, 1.0, 1e-5) << "row " << r;
+  }
+}
+
+TEST(Softmax, RowsOfLogits) {
+  ref::Rng rng(8);
+  Tensor x = ref::uniform_tensor(Shape{6, 10}, rng, -5.f, 5.f);
+  // Logits of 200 overflow exp in float32: only a max-subtracted softmax stays finite.
+  for (int64_t i = 30; i < 40; ++i) x.f32()[i] += 200.f;
+  // A row of -200: the unshifted exp underflows to 0 / 0.
+  for (int64_t i = 40; i < 50; ++i) x.f32()[i] -= 200.f;
+  check_softmax(x, ref::uniform_tensor(x.shape(), rng));
+}
+
+TEST(Softmax, ManyRows) {
+  ref::Rng rng(10);
+  Tensor x = ref::uniform_tensor(Shape{4096, 10}, rng, -5.f, 5.f);
+  check_softmax(x, ref::uniform_tensor(x.shape(), rng));
+}
+
+// Softmax over the channels of an image tensor: the last dimension, whatever the rank.
+TEST(Softmax, LastDimensionOfImage) {
+  ref::Rng rng(9);
+  Tensor x = ref::uniform_tensor(Shape{2, 3, 2, 9}, rng, -3.f, 3.f);
+  check_softmax(x, ref::uniform_tensor(x.shape(), rng));
+}
+
+}  // namespace
+}  // namespace residual

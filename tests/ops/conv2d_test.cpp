@@ -1,0 +1,231 @@
+// conv2d forward / backward-data / backward-weights (oneDNN) against naive double loops
+// over many geometries: the layout conventions (NHWC activations, O x I/groups x kH x kW
+// kernels), asymmetric padding, groups and dilation are where a plumbing slip hides.
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+#include "tests/ops/reference.h"
+
+namespace residual {
+namespace {
+
+using ops::Conv2dGeometry;
+using ref::Expected;
+
+struct ConvCase {
+  std::string name;
+  Conv2dGeometry g;
+
+  ConvCase stride(int64_t h, int64_t w) const {
+    ConvCase c = *this;
+    c.g.stride_h = h;
+    c.g.stride_w = w;
+    return c.sized();
+  }
+  ConvCase dilation(int64_t h, int64_t w) const {
+    ConvCase c = *this;
+    c.g.dilation_h = h;
+    c.g.dilation_w = w;
+    return c.sized();
+  }
+  ConvCase pad(int64_t top, int64_t bottom, int64_t left, int64_t right) const {
+    ConvCase c = *this;
+    c.g.pad_top = top;
+    c.g.pad_bottom = bottom;
+    c.g.pad_left = left;
+    c.g.pad_right = right;
+    return c.sized();
+  }
+  ConvCase groups(int64_t n) const {
+    ConvCase c = *this;
+    c.g.groups = n;
+    return c;
+  }
+  // out = (in + pads - dilation * (k - 1) - 1) / stride + 1, floor as oneDNN and Keras.
+  ConvCase sized() const {
+    ConvCase c = *this;
+    c.g.out_h = (g.in_h + g.pad_top + g.pad_bottom - g.dilation_h * (g.kernel_h - 1) - 1) /
+                    g.stride_h + 1;
+    c.g.out_w = (g.in_w + g.pad_left + g.pad_right - g.dilation_w * (g.kernel_w - 1) - 1) /
+                    g.stride_w + 1;
+    return c;
+  }
+};
+
+// gtest prints parameters on failure; the name says it all.
+void PrintTo(const ConvCase& c, std::ostream* out) { *out << c.name; }
+
+ConvCase conv_case(std::string name, int64_t batch, int64_t in_h, int64_t in_w, int64_t in_c,
+                   int64_t out_c, int64_t kernel_h, int64_t kernel_w) {
+  ConvCase c;
+  c.name = std::move(name);
+  c.g.batch = batch;
+  c.g.in_h = in_h;
+  c.g.in_w = in_w;
+  c.g.in_c = in_c;
+  c.g.out_c = out_c;
+  c.g.kernel_h = kernel_h;
+  c.g.kernel_w = kernel_w;
+  return c.sized();
+}
+
+// Channel counts are deliberately not multiples of 16 (oneDNN's blocking) and the
+// spatial sizes odd or non-square, so a swapped H/W or a blocked-layout leak shows.
+const std::vector<ConvCase>& cases() {
+  static const std::vector<ConvCase> all = {
+      conv_case("Odd7x5Same3x3", 2, 7, 5, 3, 5, 3, 3).pad(1, 1, 1, 1),
+      conv_case("Pointwise", 2, 6, 5, 17, 33, 1, 1),
+      conv_case("PointwiseStride2", 2, 7, 6, 5, 9, 1, 1).stride(2, 2),
+      conv_case("Stem7x7Stride2", 1, 11, 9, 3, 8, 7, 7).stride(2, 2).pad(3, 3, 3, 3),
+      // TensorFlow 'same' for 3x3 stride 2 on 9 x 8: rows pad 1/1, columns 0/1.
+      conv_case("Stride2SameAsym", 3, 9, 8, 6, 10, 3, 3).stride(2, 2).pad(1, 1, 0, 1),
+      conv_case("Valid3x3Stride2", 2, 9, 7, 4, 6, 3, 3).stride(2, 2),
+      // TensorFlow 'same' with even kernels pads less before than after.
+      conv_case("Even2x2Same", 2, 7, 5, 5, 7, 2, 2).pad(0, 1, 0, 1),
+      conv_case("Even4x4Same", 2, 7, 6, 3, 4, 4, 4).pad(1, 2, 1, 2),
+      conv_case("Even4x4Stride2Same", 2, 9, 7, 6, 5, 4, 4).stride(2, 2).pad(1, 2, 1, 2),
+      conv_case("Rect3x5StrideRect", 2, 7, 9, 4, 6, 3, 5).stride(1, 2),
+      conv_case("Groups2", 2, 7, 5, 6, 10, 3, 3).pad(1, 1, 1, 1).groups(2),
+      conv_case("Groups4Stride2", 2, 8, 7, 20, 12, 3, 3).stride(2, 2).pad(0, 1, 1, 1).groups(4),
+      conv_case("Depthwise", 2, 7, 6, 18, 18, 3, 3).pad(1, 1, 1, 1).groups(18),
+      conv_case("DepthwiseMultiplier2", 1, 9, 7, 7, 14, 5, 5).pad(2, 2, 2, 2).groups(7),
+      conv_case("DepthwiseStride2", 2, 8, 8, 5, 5, 3, 3).stride(2, 2).pad(0, 1, 0, 1).groups(5),
+      conv_case("Dilation2", 2, 9, 7, 4, 6, 3, 3).dilation(2, 2).pad(2, 2, 2, 2),
+      conv_case("Dilation2x1Valid", 1, 9, 8, 3, 5, 3, 2).dilation(2, 1),
+      conv_case("Batch4Channels19", 4, 5, 6, 19, 23, 3, 3).pad(1, 1, 1, 1),
+      // Full 16-lane channel blocks, as real networks use: oneDNN's fast paths.
+      conv_case("Channels32To64Stride2", 2, 9, 8, 32, 64, 3, 3).stride(2, 2).pad(1, 1, 0, 1),
+  };
+  return all;
+}
+
+// Calls fn(y_index, x_index, w_index, out_channel) for every multiply of the convolution
+// (taps that land in the padding are skipped).
+template <typename Fn>
+void for_each_tap(const Conv2dGeometry& g, Fn&& fn) {
+  const int64_t cin_g = g.in_c / g.groups, cout_g = g.out_c / g.groups;
+  for (int64_t n = 0; n < g.batch; ++n) {
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        for (int64_t co = 0; co < g.out_c; ++co) {
+          const int64_t yi = ((n * g.out_h + oh) * g.out_w + ow) * g.out_c + co;
+          const int64_t first_c = (co / cout_g) * cin_g;
+          for (int64_t ci = 0; ci < cin_g; ++ci) {
+            for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+              const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+              if (ih < 0 || ih >= g.in_h) continue;
+              for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+                const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+                if (iw < 0 || iw >= g.in_w) continue;
+                const int64_t xi = ((n * g.in_h + ih) * g.in_w + iw) * g.in_c + first_c + ci;
+                const int64_t wi = ((co * cin_g + ci) * g.kernel_h + kh) * g.kernel_w + kw;
+                fn(yi, xi, wi, co);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+class Conv2dTest : public ::testing::TestWithParam<ConvCase> {
+ protected:
+  void SetUp() override {
+    const Conv2dGeometry& g = GetParam().g;
+    ASSERT_GT(g.out_h, 0);
+    ASSERT_GT(g.out_w, 0);
+    ref::Rng rng(1234);
+    x_ = ref::uniform_tensor(x_shape(), rng);
+    w_ = ref::uniform_tensor(w_shape(), rng);
+    bias_ = ref::uniform_tensor(Shape{g.out_c}, rng);
+    dy_ = ref::uniform_tensor(y_shape(), rng);
+  }
+
+  const Conv2dGeometry& g() const { return GetParam().g; }
+  Shape x_shape() const { return Shape{g().batch, g().in_h, g().in_w, g().in_c}; }
+  Shape y_shape() const { return Shape{g().batch, g().out_h, g().out_w, g().out_c}; }
+  Shape w_shape() const {
+    return Shape{g().out_c, g().in_c / g().groups, g().kernel_h, g().kernel_w};
+  }
+
+  Expected forward_reference(bool with_bias) const {
+    Expected y(y_shape().numel());
+    const float *x = x_.f32(), *w = w_.f32();
+    for_each_tap(g(), [&](int64_t yi, int64_t xi, int64_t wi, int64_t) {
+      y.add(yi, static_cast<double>(x[xi]) * w[wi]);
+    });
+    if (with_bias) {
+      for (int64_t i = 0; i < y_shape().numel(); ++i) y.add(i, bias_.f32()[i % g().out_c]);
+    }
+    return y;
+  }
+
+  void check_forward(bool with_bias) {
+    Tensor y = ref::nan_tensor(y_shape());
+    ops::conv2d_forward(g(), x_, w_, with_bias ? &bias_ : nullptr, y);
+    EXPECT_TRUE(ref::matches(y, forward_reference(with_bias)));
+  }
+
+  void check_backward_weights(bool with_bias) {
+    Tensor dw = ref::nan_tensor(w_shape());
+    Tensor dbias = ref::nan_tensor(Shape{g().out_c});
+    ops::conv2d_backward_weights(g(), x_, dy_, dw, with_bias ? &dbias : nullptr);
+    Expected want_dw(w_shape().numel()), want_dbias(g().out_c);
+    const float *x = x_.f32(), *dy = dy_.f32();
+    for_each_tap(g(), [&](int64_t yi, int64_t xi, int64_t wi, int64_t) {
+      want_dw.add(wi, static_cast<double>(x[xi]) * dy[yi]);
+    });
+    EXPECT_TRUE(ref::matches(dw, want_dw)) << "dw";
+    if (!with_bias) return;
+    for (int64_t i = 0; i < y_shape().numel(); ++i) want_dbias.add(i % g().out_c, dy[i]);
+    EXPECT_TRUE(ref::matches(dbias, want_dbias)) << "dbias";
+  }
+
+  Tensor x_, w_, bias_, dy_;
+};
+
+TEST_P(Conv2dTest, ForwardWithBias) { check_forward(true); }
+
+TEST_P(Conv2dTest, ForwardWithoutBias) { check_forward(false); }
+
+TEST_P(Conv2dTest, BackwardData) {
+  Tensor dx = ref::nan_tensor(x_shape());
+  ops::conv2d_backward_data(g(), dy_, w_, dx);
+  // Input pixels no tap reads (stride skips, 'valid' remainders) must get exact zeros.
+  Expected want(x_shape().numel());
+  const float *dy = dy_.f32(), *w = w_.f32();
+  for_each_tap(g(), [&](int64_t yi, int64_t xi, int64_t wi, int64_t) {
+    want.add(xi, static_cast<double>(dy[yi]) * w[wi]);
+  });
+  EXPECT_TRUE(ref::matches(dx, want));
+}
+
+TEST_P(Conv2dTest, BackwardWeightsAndBias) { check_backward_weights(true); }
+
+TEST_P(Conv2dTest, BackwardWeightsWithoutBias) { check_backward_weights(false); }
+
+// The primitive cache is keyed by geometry: a second call with new data must not reuse
+// anything data-dependent from the first.
+TEST_P(Conv2dTest, RepeatedCallsSeeNewData) {
+  Tensor y = ref::nan_tensor(y_shape());
+  ops::conv2d_forward(g(), x_, w_, &bias_, y);
+  ref::Rng rng(99);
+  ref::fill_uniform(x_, rng);
+  ref::fill_uniform(w_, rng);
+  ops::conv2d_forward(g(), x_, w_, &bias_, y);
+  EXPECT_TRUE(ref::matches(y, forward_reference(true)));
+}
+
+std::string case_name(const ::testing::TestParamInfo<ConvCase>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Geometries, Conv2dTest, ::testing::ValuesIn(cases()), case_name);
+
+}  // namespace
+}  // namespace residual
