@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/file_reader.h"
+#include "io/hdf5_util.h"
 #include "io/reader_util.h"
 
 namespace residual {
@@ -17,29 +18,6 @@ namespace {
 static_assert(std::is_same_v<hid_t, int64_t>, "Hdf5Dataset stores hid_t as int64_t");
 
 constexpr int64_t kLabelChunk = 1 << 16;
-
-// Debian's libhdf5 is built without thread safety, so every HDF5 call in the process
-// goes through this lock.
-std::mutex& hdf5_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
-// Closes an HDF5 dataspace or datatype at the end of a scope.
-class Scoped {
- public:
-  Scoped(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Scoped() {
-    if (id_ >= 0) close_(id_);
-  }
-  Scoped(const Scoped&) = delete;
-  Scoped& operator=(const Scoped&) = delete;
-  hid_t get() const { return id_; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
 
 std::string replace_split(std::string name, Split split) {
   const std::string key = "{split}";

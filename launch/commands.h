@@ -13,6 +13,7 @@ void add_summary_command(CLI::App& app);
 void add_export_model_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
 
 // --threads N (default: all cores), shared by the subcommands that compute.
 void add_threads_option(CLI::App& command, int& threads);

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   residual::add_export_model_command(app);
   residual::add_bench_command(app);
   residual::add_train_command(app);
+  residual::add_plot_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

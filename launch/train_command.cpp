@@ -2,6 +2,11 @@
 // TOML or INI, keys named as the long options); the effective configuration is echoed
 // at start.
 #include <iostream>
+#include <set>
+
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "io/checkpoint_store.h"
 
 #include "launch/commands.h"
 #include "launch/trainer.h"
@@ -22,6 +27,49 @@ void add_data_options(CLI::App& command, std::string& data, DataOptions& options
       ->check(CLI::IsMember({"nhwc", "nchw"}))
       ->capture_default_str();
 }
+
+namespace {
+
+// --resume continues a run with its saved configuration; only these options may be
+// given with it (they change how long it runs and what it writes, not what it computes).
+std::unique_ptr<Checkpoint> resumed_run(const CLI::App& command, TrainConfig& config) {
+  if (config.resume.empty()) return nullptr;
+  static const std::set<std::string> kMayChange = {
+      "--resume", "--epochs", "--checkpoint-dir", "--checkpoint-every-epochs",
+      "--checkpoint-every-steps", "--keep-last", "--metrics-file", "--metrics-timing",
+      "--log-every", "--no-progress", "--threads", "--workers", "--config"};
+  for (const CLI::Option* option : command.get_options()) {
+    if (option->count() > 0 && kMayChange.count(option->get_name()) == 0) {
+      fail(option->get_name(), " cannot be changed when resuming: the run continues with the "
+           "configuration saved in its checkpoint");
+    }
+  }
+  const std::string path = CheckpointStore::resolve(config.resume);
+  auto checkpoint = std::make_unique<Checkpoint>(read_checkpoint(path));
+  TrainConfig saved = train_config_from_json(checkpoint->config);
+  if (command.get_option("--epochs")->count() > 0) saved.epochs = config.epochs;
+  saved.checkpoint.dir = config.checkpoint.dir;
+  if (command.get_option("--checkpoint-every-epochs")->count() > 0) {
+    saved.checkpoint.every_epochs = config.checkpoint.every_epochs;
+  }
+  if (command.get_option("--checkpoint-every-steps")->count() > 0) {
+    saved.checkpoint.every_steps = config.checkpoint.every_steps;
+  }
+  if (command.get_option("--keep-last")->count() > 0) saved.checkpoint.keep_last = config.checkpoint.keep_last;
+  saved.metrics_file = config.metrics_file;
+  saved.metrics_timing = config.metrics_timing;
+  if (command.get_option("--log-every")->count() > 0) saved.log_every = config.log_every;
+  saved.workers = config.workers;
+  saved.progress_bar = config.progress_bar;
+  saved.resume = path;
+  RESIDUAL_CHECK(checkpoint->epoch < saved.epochs || checkpoint->batch_in_epoch > 0, "checkpoint '",
+                 path, "' already finished ", checkpoint->epoch, " epochs: give --epochs N with N > ",
+                 checkpoint->epoch, " to train further");
+  config = saved;
+  return checkpoint;
+}
+
+}  // namespace
 
 void add_train_command(CLI::App& app) {
   struct Options {
@@ -88,7 +136,23 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--clip-grad-norm", c.clip_grad_norm, "clip the global gradient norm (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed of every random stream")->capture_default_str();
+  cmd->add_option("--checkpoint-dir", c.checkpoint.dir, "write checkpoints into this directory");
+  cmd->add_option("--checkpoint-every-epochs", c.checkpoint.every_epochs,
+                  "epochs between checkpoints (0: only the last)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--checkpoint-every-steps", c.checkpoint.every_steps,
+                  "steps between mid-epoch checkpoints (0: none)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--keep-last", c.checkpoint.keep_last, "regular checkpoints kept")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--best-metric", c.checkpoint.best_metric, "best.h5 tracks: val_top1 | val_loss")
+      ->check(CLI::IsMember({"val_top1", "val_loss"}))->capture_default_str();
+  cmd->add_option("--resume", c.resume, "continue the run of a checkpoint (file, or directory)");
+  cmd->add_option("--init-from", c.init_from, "initialise weights from a checkpoint file");
+  cmd->add_flag("--non-strict", c.non_strict, "--init-from: load what matches, list the rest");
   cmd->add_option("--metrics-file", c.metrics_file, "metrics file, .csv or .jsonl");
+  cmd->add_flag("--metrics-timing", c.metrics_timing,
+                "add images_per_s and seconds columns (they vary from run to run)");
   cmd->add_option("--log-every", c.log_every, "steps between log lines and step rows (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--no-progress", o->no_bar, "no live progress bar on a terminal");
@@ -97,8 +161,9 @@ void add_train_command(CLI::App& app) {
     apply_threads(o->threads);
     o->c.progress_bar = !o->no_bar;
     o->c.optimizer.decay_bias_and_norm = !o->no_decay_bias_norm;
+    std::unique_ptr<Checkpoint> resumed = resumed_run(*cmd, o->c);
     std::cout << "# residual train configuration\n" << cmd->config_to_str(true, false) << std::flush;
-    Trainer trainer(o->c, std::cout);
+    Trainer trainer(o->c, std::cout, std::move(resumed));
     trainer.run();
   });
 }

@@ -10,6 +10,7 @@
 #include "core/zoo/zoo.h"
 #include "io/metrics_writer.h"
 #include "launch/evaluation.h"
+#include "launch/model_state.h"
 #include "launch/progress.h"
 #include "ops/ops.h"
 
@@ -49,7 +50,17 @@ AugmentConfig augment_for(const TrainConfig& c, const Dataset& data) {
 
 }  // namespace
 
-Trainer::Trainer(const TrainConfig& config, std::ostream& out) : config_(config), out_(out) {
+Trainer::Trainer(const TrainConfig& config, std::ostream& out,
+                 std::unique_ptr<Checkpoint> resumed)
+    : config_(config), out_(out) {
+  // A resumed run continues the saved one: its model, configuration and state, with only
+  // the options the train command lets a resume change (epochs, outputs) taken from here.
+  if (!resumed && !config_.resume.empty()) {
+    const std::string path = CheckpointStore::resolve(config_.resume);
+    resumed = std::make_unique<Checkpoint>(read_checkpoint(path));
+    out_ << "resuming from " << path << " (epoch " << resumed->epoch << ", step "
+         << resumed->global_step << ")\n";
+  }
   RESIDUAL_CHECK(config_.epochs > 0, "--epochs must be positive");
   RESIDUAL_CHECK(config_.label_smoothing >= 0 && config_.label_smoothing < 1,
                  "--label-smoothing must be in [0, 1)");
@@ -62,7 +73,7 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out) : config_(config)
   RESIDUAL_CHECK(val_data_->sample_shape() == train_data_->sample_shape(), "held-out data ",
                  val_data_->description(), " has images of ", val_data_->sample_shape().str(),
                  " but the training data ", train_data_->sample_shape().str());
-  model_ = std::make_unique<Model>(model_spec_for(config_, *train_data_),
+  model_ = std::make_unique<Model>(resumed ? resumed->model : model_spec_for(config_, *train_data_),
                                    LayerRegistry::with_builtins());
   RESIDUAL_CHECK(model_->input_shape() == train_data_->sample_shape(), "model '",
                  model_->name(), "' takes images of ", model_->input_shape().str(), " but ",
@@ -78,7 +89,9 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out) : config_(config)
   lc.seed = config_.seed;
   lc.workers = config_.workers;
   if (config_.normalize == "auto") {
-    lc.normalization = compute_normalization(*train_data_);
+    // A resumed run (or an evaluation) must normalise exactly as the run began.
+    if (config_.normalization.mean.empty()) config_.normalization = compute_normalization(*train_data_);
+    lc.normalization = config_.normalization;
   } else {
     RESIDUAL_CHECK(config_.normalize == "none", "--normalize must be auto or none");
   }
@@ -91,11 +104,22 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out) : config_(config)
 
   params_ = model_->trainable_parameters();
   optimizer_ = make_optimizer(params_, config_.optimizer);
-  if (config_.lr_scaling == "linear") config_.schedule.base_lr *= config_.batch_size / 256.0;
-  config_.schedule.total_epochs = static_cast<double>(config_.epochs);
-  validate(config_.schedule);
+  schedule_ = config_.schedule;
+  if (config_.lr_scaling == "linear") schedule_.base_lr *= config_.batch_size / 256.0;
+  schedule_.total_epochs = static_cast<double>(config_.epochs);
+  validate(schedule_);
+  if (!config_.init_from.empty()) {
+    RESIDUAL_CHECK(!resumed, "--init-from and --resume exclude each other");
+    load_weights(*model_, read_checkpoint(config_.init_from), !config_.non_strict, out_,
+                 config_.init_from);
+  }
+  if (resumed) restore(*resumed);
+  if (!config_.checkpoint.dir.empty()) store_ = std::make_unique<CheckpointStore>(config_.checkpoint);
   if (!config_.metrics_file.empty()) {
+    // Rewritten from the history a resume restored, so rows written after the last
+    // checkpoint by the interrupted run do not appear twice.
     metrics_ = std::make_unique<MetricsWriter>(config_.metrics_file, false);
+    for (const EpochRecord& r : history_) write_metrics(r, "epoch");
   }
   show_bar_ = config_.progress_bar && stdout_is_terminal();
   out_ << "model " << model_->name() << ": " << with_commas(count_parameters(*model_).trainable)
@@ -131,7 +155,17 @@ void Trainer::run() {
                       : "",
                   r.images_per_s, r.lr, r.seconds);
     out_ << line << "\n" << std::flush;
+    const double value = config_.checkpoint.best_metric == "val_loss" ? -r.val_loss : r.val_top1;
+    if (best_epoch_ == 0 || value > best_value_) {
+      best_value_ = value;
+      best_epoch_ = r.epoch;
+    }
     write_metrics(r, "epoch");
+    const bool last = r.epoch == config_.epochs;
+    if (store_ && (last || (config_.checkpoint.every_epochs > 0 &&
+                            r.epoch % config_.checkpoint.every_epochs == 0))) {
+      save_checkpoint(0);
+    }
   }
 }
 
@@ -139,13 +173,16 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
   const int64_t steps = train_loader_->batches_per_epoch();
   Progress progress(out_, show_bar_, show_bar_ ? 0 : config_.log_every);
   progress.start_epoch(epoch, config_.epochs, steps);
-  train_loader_->start_epoch(static_cast<uint64_t>(epoch));
+  // batch_in_epoch_ > 0 only on the first epoch of a run resumed mid-epoch.
+  train_loader_->start_epoch(static_cast<uint64_t>(epoch), batch_in_epoch_);
   PassContext ctx;
   ctx.training = true;
   ctx.seed = config_.seed;
   Tensor dlogits;
-  double loss_sum = 0;
-  int64_t correct = 0, samples = 0, done = 0;
+  double& loss_sum = loss_sum_in_epoch_;
+  int64_t& correct = correct_in_epoch_;
+  int64_t& samples = samples_in_epoch_;
+  int64_t& done = batch_in_epoch_;
   const auto epoch_start = Clock::now();
   while (const Batch* batch = train_loader_->next()) {
     const double progress_epochs = epoch + static_cast<double>(done) / steps;
@@ -169,8 +206,12 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
     samples += n;
     ++done;
     ++global_step_;
-    record.lr = lr;
+    record.lr = last_lr_ = lr;
     progress.step(done, n, loss_sum / samples, lr);
+    if (store_ && config_.checkpoint.every_steps > 0 &&
+        global_step_ % config_.checkpoint.every_steps == 0 && done < steps) {
+      save_checkpoint(done);
+    }
     if (config_.log_every > 0 && done % config_.log_every == 0 && metrics_) {
       EpochRecord s;
       s.epoch = epoch + 1;
@@ -188,6 +229,8 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
   // Wall time of the loop, waits for data included: the rate a user actually gets.
   const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
   record.images_per_s = seconds > 0 ? samples / seconds : 0;
+  loss_sum = 0;
+  correct = samples = done = 0;
 }
 
 double Trainer::check_gradients(int64_t step) {
@@ -205,16 +248,100 @@ double Trainer::check_gradients(int64_t step) {
 void Trainer::write_metrics(const EpochRecord& r, const char* kind) {
   if (!metrics_) return;
   const bool epoch_row = std::string(kind) == "epoch";
-  metrics_->write({{"epoch", static_cast<double>(r.epoch)},
+  std::vector<std::pair<std::string, double>> row{{"epoch", static_cast<double>(r.epoch)},
                    {"step", static_cast<double>(r.step)},
                    {"lr", r.lr},
                    {"train_loss", r.train_loss},
                    {"train_top1", r.train_top1},
                    {"val_loss", r.val_loss},
                    {"val_top1", r.val_top1},
-                   {"val_top5", r.val_top5},
-                   {"images_per_s", epoch_row ? r.images_per_s : std::nan("")},
-                   {"seconds", epoch_row ? r.seconds : std::nan("")}});
+                   {"val_top5", r.val_top5}};
+  // Timings differ from run to run: only on request, so that the same seed and threads
+  // give a bit-identical metrics file.
+  if (config_.metrics_timing) {
+    row.emplace_back("images_per_s", epoch_row ? r.images_per_s : std::nan(""));
+    row.emplace_back("seconds", epoch_row ? r.seconds : std::nan(""));
+  }
+  metrics_->write(row);
+}
+
+}  // namespace residual
+
+namespace residual {
+
+Checkpoint Trainer::snapshot(int64_t batch_in_epoch) {
+  Checkpoint c;
+  c.model = model_->to_json();
+  c.config = to_json(config_);
+  store_weights(*model_, c);
+  c.optimizer = config_.optimizer.kind;
+  c.optimizer_steps = optimizer_->steps_taken();
+  for (auto& [name, t] : optimizer_->state()) c.optimizer_state[name] = *t;
+  c.epoch = static_cast<int64_t>(history_.size());
+  c.global_step = global_step_;
+  c.batch_in_epoch = batch_in_epoch;
+  c.samples_in_epoch = batch_in_epoch ? samples_in_epoch_ : 0;
+  c.correct_in_epoch = batch_in_epoch ? correct_in_epoch_ : 0;
+  c.loss_sum_in_epoch = batch_in_epoch ? loss_sum_in_epoch_ : 0;
+  c.seed = config_.seed;
+  c.global_batch_size = config_.batch_size;
+  c.world_size = 1;
+  c.learning_rate = last_lr_;
+  c.metrics = nlohmann::json::array();
+  for (const EpochRecord& r : history_) {
+    c.metrics.push_back({{"epoch", r.epoch}, {"step", r.step}, {"lr", r.lr},
+                         {"train_loss", r.train_loss}, {"train_top1", r.train_top1},
+                         {"val_loss", r.val_loss}, {"val_top1", r.val_top1},
+                         {"val_top5", r.val_top5}, {"images_per_s", r.images_per_s},
+                         {"seconds", r.seconds}});
+  }
+  c.best_metric = config_.checkpoint.best_metric;
+  c.best_value = best_value_;
+  c.best_epoch = best_epoch_;
+  return c;
+}
+
+void Trainer::restore(const Checkpoint& c) {
+  load_weights(*model_, c, true, out_, "the resumed checkpoint");
+  RESIDUAL_CHECK(c.optimizer == config_.optimizer.kind, "the checkpoint was trained with ",
+                 c.optimizer, ", not ", config_.optimizer.kind);
+  for (auto& [name, t] : optimizer_->state()) {
+    auto it = c.optimizer_state.find(name);
+    RESIDUAL_CHECK(it != c.optimizer_state.end() && it->second.shape() == t->shape(),
+                   "the checkpoint lacks optimizer state '", name, "'");
+    t->copy_from(it->second);
+  }
+  optimizer_->set_steps_taken(c.optimizer_steps);
+  global_step_ = c.global_step;
+  batch_in_epoch_ = c.batch_in_epoch;
+  samples_in_epoch_ = c.samples_in_epoch;
+  correct_in_epoch_ = c.correct_in_epoch;
+  loss_sum_in_epoch_ = c.loss_sum_in_epoch;
+  last_lr_ = c.learning_rate;
+  best_value_ = c.best_value;
+  best_epoch_ = c.best_epoch;
+  history_.clear();
+  for (const auto& m : c.metrics) {
+    EpochRecord r;
+    r.epoch = m.value("epoch", int64_t{0});
+    r.step = m.value("step", int64_t{0});
+    r.lr = m.value("lr", 0.0);
+    r.train_loss = m.value("train_loss", 0.0);
+    r.train_top1 = m.value("train_top1", 0.0);
+    r.val_loss = m.value("val_loss", 0.0);
+    r.val_top1 = m.value("val_top1", 0.0);
+    r.val_top5 = m.value("val_top5", 0.0);
+    r.images_per_s = m.value("images_per_s", 0.0);
+    r.seconds = m.value("seconds", 0.0);
+    history_.push_back(r);
+  }
+  RESIDUAL_CHECK(static_cast<int64_t>(history_.size()) == c.epoch,
+                 "the checkpoint's metrics history does not match its epoch ", c.epoch);
+}
+
+void Trainer::save_checkpoint(int64_t batch_in_epoch) {
+  const std::string path = store_->save(snapshot(batch_in_epoch));
+  if (!show_bar_) out_ << "checkpoint " << path << "\n" << std::flush;
 }
 
 }  // namespace residual

@@ -7,46 +7,16 @@
 #include <string>
 #include <vector>
 
-#include "core/lr_schedule.h"
 #include "core/model.h"
 #include "core/optimizer.h"
+#include "io/checkpoint.h"
+#include "io/checkpoint_store.h"
 #include "io/data_loader.h"
-#include "io/dataset.h"
+#include "launch/train_config.h"
 
 namespace residual {
 
 class MetricsWriter;
-
-struct TrainConfig {
-  // Model: a zoo name or a model file. Zoo models take the data's image shape and class
-  // count unless --input / --classes say otherwise.
-  std::string model = "resnet20";
-  int64_t classes = 0;
-  std::string input;  // CxHxW
-  bool zero_init_residual = false;
-  // Data
-  std::string data = "mnist:data/mnist-10k";
-  std::string val_data;  // default: the test split of `data`
-  DataOptions data_options;
-  int64_t batch_size = 128;
-  int64_t epochs = 15;
-  int workers = 2;
-  // Augmentation (training only): -1 / "auto" pick per data set (see docs/training.md).
-  int64_t crop_padding = -1;
-  std::string flip = "auto";       // auto | on | off
-  std::string normalize = "auto";  // auto (from the training set) | none
-  // Optimisation
-  OptimizerConfig optimizer{"sgd", 0.9f, false, 0.9f, 0.999f, 1e-8f, 5e-4f, true};
-  LrScheduleConfig schedule;
-  std::string lr_scaling = "none";  // none | linear (lr x global batch / 256)
-  float label_smoothing = 0.f;
-  float clip_grad_norm = 0.f;  // > 0: clip the global gradient norm to this
-  uint64_t seed = 0;
-  // Output
-  std::string metrics_file;  // .csv or .jsonl
-  int64_t log_every = 0;     // steps between progress lines / step metrics rows (0: epochs only)
-  bool progress_bar = true;  // on a terminal
-};
 
 struct EpochRecord {
   int64_t epoch = 0, step = 0;
@@ -56,7 +26,9 @@ struct EpochRecord {
 
 class Trainer {
  public:
-  Trainer(const TrainConfig& config, std::ostream& out);
+  // `resumed`: the checkpoint to continue (else config.resume is read, if set).
+  Trainer(const TrainConfig& config, std::ostream& out,
+          std::unique_ptr<Checkpoint> resumed = nullptr);
   ~Trainer();
   // Runs the remaining epochs; throws Error on a non-finite loss or gradient.
   void run();
@@ -69,6 +41,10 @@ class Trainer {
   // returns the global gradient norm.
   double check_gradients(int64_t step);
   void write_metrics(const EpochRecord& r, const char* kind);
+  // The whole training state, for a checkpoint; and back.
+  Checkpoint snapshot(int64_t batch_in_epoch);
+  void restore(const Checkpoint& checkpoint);
+  void save_checkpoint(int64_t batch_in_epoch);
 
   TrainConfig config_;
   std::ostream& out_;
@@ -78,6 +54,13 @@ class Trainer {
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<Parameter*> params_;
   std::vector<EpochRecord> history_;
+  LrScheduleConfig schedule_;  // config_.schedule with --lr-scaling applied
+  std::unique_ptr<CheckpointStore> store_;
+  // Position inside the current epoch (a mid-epoch resume continues from here).
+  int64_t batch_in_epoch_ = 0, samples_in_epoch_ = 0, correct_in_epoch_ = 0;
+  double loss_sum_in_epoch_ = 0, last_lr_ = 0;
+  double best_value_ = 0;
+  int64_t best_epoch_ = 0;
   int64_t global_step_ = 0;
   bool binary_ = false;
   bool show_bar_ = false;

@@ -1,0 +1,54 @@
+#pragma once
+// One checkpoint file (HDF5; the layout is docs/checkpoint-format.md): everything an
+// exact resume needs, readable with h5py/h5dump without residual.
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/tensor.h"
+
+namespace residual {
+
+constexpr int kCheckpointFormatVersion = 1;
+
+struct Checkpoint {
+  nlohmann::json model;   // the model spec (docs/model-format.md)
+  nlohmann::json config;  // the training configuration
+  std::map<std::string, Tensor> parameters;  // trainable, by parameter name
+  std::map<std::string, Tensor> buffers;     // BN running statistics, by name
+  std::string optimizer;                     // sgd | adam | adamw
+  int64_t optimizer_steps = 0;
+  std::map<std::string, Tensor> optimizer_state;  // "<param>/momentum", "<param>/adam_m", ...
+  // Progress: epochs finished, steps taken, and the position inside the current epoch
+  // (batches done and the running sums of its training metrics).
+  int64_t epoch = 0, global_step = 0, batch_in_epoch = 0, samples_in_epoch = 0;
+  int64_t correct_in_epoch = 0;
+  double loss_sum_in_epoch = 0;
+  // Every random stream is a pure function of (seed, epoch, step, sample, layer), so the
+  // seed and the progress above pin them all (data order, augmentation, dropout).
+  uint64_t seed = 0;
+  int64_t global_batch_size = 0, world_size = 1;
+  double learning_rate = 0;        // the rate of the last step taken
+  nlohmann::json metrics = nlohmann::json::array();  // history: one object per epoch
+  std::string best_metric;         // e.g. "val_top1"
+  double best_value = 0;
+  int64_t best_epoch = 0;
+};
+
+// Writes `path` atomically: a temporary file beside it is written, flushed, closed,
+// fsync-ed and renamed over `path`, and the directory is fsync-ed. A crash at any moment
+// leaves either the old file or the new one.
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+// Reads and validates a checkpoint: a missing, truncated, corrupt or foreign file, a newer
+// format version or a checksum mismatch is an Error naming the file.
+Checkpoint read_checkpoint(const std::string& path);
+
+// FNV-1a over every tensor's name, shape and bytes, in name order.
+uint64_t checkpoint_checksum(const Checkpoint& checkpoint);
+
+// Writes `text` to `path` atomically (temporary file, fsync, rename, directory fsync).
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace residual

@@ -1,0 +1,37 @@
+#pragma once
+// A checkpoint directory: files ckpt-e<epoch>-s<step>.h5, a `latest` pointer (a one-line
+// text file naming the newest complete checkpoint), the last K kept, and best.h5 for the
+// best value of a chosen metric. Only one process writes (rank 0).
+#include <cstdint>
+#include <string>
+
+#include "io/checkpoint.h"
+
+namespace residual {
+
+struct CheckpointPolicy {
+  std::string dir;
+  int64_t every_epochs = 1;  // 0: no epoch checkpoints
+  int64_t every_steps = 0;   // 0: no step checkpoints
+  int64_t keep_last = 3;     // older regular checkpoints are deleted
+  std::string best_metric = "val_top1";  // "" : no best.h5; *_loss: lower is better
+};
+
+class CheckpointStore {
+ public:
+  explicit CheckpointStore(CheckpointPolicy policy);
+  const CheckpointPolicy& policy() const { return policy_; }
+  // Writes the checkpoint, then moves `latest` to it, then prunes old ones. Returns its path.
+  std::string save(const Checkpoint& checkpoint);
+  // Also writes best.h5 (atomically) when `value` beats the best so far.
+  bool higher_is_better() const;
+
+  // A checkpoint file, or a directory resolved through its `latest` pointer.
+  static std::string resolve(const std::string& dir_or_file);
+
+ private:
+  void prune(const std::string& keep);
+  CheckpointPolicy policy_;
+};
+
+}  // namespace residual
