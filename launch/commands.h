@@ -13,6 +13,8 @@ void add_summary_command(CLI::App& app);
 void add_export_model_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
 
 // --threads N (default: all cores), shared by the subcommands that compute.

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   residual::add_export_model_command(app);
   residual::add_bench_command(app);
   residual::add_train_command(app);
+  residual::add_eval_command(app);
+  residual::add_predict_command(app);
   residual::add_plot_command(app);
   try {
     app.parse(argc, argv);

@@ -186,7 +186,7 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
   const auto epoch_start = Clock::now();
   while (const Batch* batch = train_loader_->next()) {
     const double progress_epochs = epoch + static_cast<double>(done) / steps;
-    const double lr = learning_rate(config_.schedule, progress_epochs, 1.0 / steps);
+    const double lr = learning_rate(schedule_, progress_epochs, 1.0 / steps);
     ctx.step = static_cast<uint64_t>(global_step_);
     const Tensor& logits = model_->forward(batch->images, ctx);
     const LossOutcome o = compute_loss(logits, batch->labels, config_.label_smoothing, dlogits);

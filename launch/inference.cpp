@@ -1,0 +1,73 @@
+#include "launch/inference.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "io/checkpoint_store.h"
+#include "io/prediction_writer.h"
+#include "launch/evaluation.h"
+#include "launch/model_state.h"
+#include "launch/train_config.h"
+#include "ops/ops.h"
+
+namespace residual {
+
+InferenceSetup load_for_inference(const InferenceConfig& config) {
+  RESIDUAL_CHECK(config.split == "test" || config.split == "train", "--split must be test or train");
+  RESIDUAL_CHECK(config.batch_size > 0, "--batch-size must be positive");
+  InferenceSetup s;
+  s.checkpoint_path = CheckpointStore::resolve(config.checkpoint);
+  const Checkpoint checkpoint = read_checkpoint(s.checkpoint_path);
+  const TrainConfig trained = train_config_from_json(checkpoint.config);
+  s.model = std::make_unique<Model>(checkpoint.model, LayerRegistry::with_builtins());
+  std::ostringstream ignored;
+  load_weights(*s.model, checkpoint, true, ignored, s.checkpoint_path);
+  const std::string spec = !config.data.empty()       ? config.data
+                           : !trained.val_data.empty() && config.split == "test" ? trained.val_data
+                                                                                 : trained.data;
+  s.data = open_dataset(spec, config.split == "test" ? Split::kTest : Split::kTrain,
+                        trained.data_options);
+  RESIDUAL_CHECK(s.data->sample_shape() == s.model->input_shape(), s.data->description(),
+                 " has images of ", s.data->sample_shape().str(), " but model '",
+                 s.model->name(), "' takes ", s.model->input_shape().str());
+  check_labels_fit(s.model->output_shape()[0], s.data->num_classes(), s.data->description());
+  LoaderConfig lc;
+  lc.batch_size = config.batch_size;
+  lc.shuffle = false;
+  lc.drop_last = false;
+  lc.normalization = trained.normalization;
+  s.loader = std::make_unique<DataLoader>(*s.data, lc);
+  return s;
+}
+
+int64_t write_predictions(InferenceSetup& s, const std::string& output) {
+  const int64_t classes = s.model->output_shape()[0];
+  const int64_t outputs = classes == 1 ? 2 : classes;  // a binary model: p(0), p(1)
+  PredictionWriter writer(output, s.data->size(), outputs);
+  PassContext ctx;
+  Tensor probabilities;
+  s.loader->start_epoch(0);
+  while (const Batch* batch = s.loader->next()) {
+    const Tensor& logits = s.model->forward(batch->images, ctx);
+    const int64_t n = logits.dim(0);
+    probabilities.resize(Shape{n, outputs});
+    if (classes == 1) {
+      Tensor p1 = Tensor::empty(Shape{n, 1});
+      ops::activation_forward(ops::Activation::kSigmoid, logits, p1);
+      for (int64_t i = 0; i < n; ++i) {
+        probabilities.f32()[2 * i] = 1.f - p1.f32()[i];
+        probabilities.f32()[2 * i + 1] = p1.f32()[i];
+      }
+    } else {
+      ops::activation_forward(ops::Activation::kSoftmax, logits, probabilities);
+    }
+    writer.write(probabilities.f32(), batch->labels.data<int32_t>(), n);
+  }
+  return writer.finish();
+}
+
+}  // namespace residual
