@@ -1,0 +1,452 @@
+#include "io/checkpoint.h"
+
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iterator>
+#include <set>
+#include <sstream>
+
+#include "h5_writer.h"
+#include "io/checkpoint_store.h"
+#include "io_test_util.h"
+
+namespace residual {
+namespace {
+
+namespace fs = std::filesystem;
+using test::expect_error;
+using test::TempDir;
+
+// A tensor whose float i has the bits `base + i * 7919`: distinct, and with `specials`
+// the awkward values (-0, a denormal, infinities, a NaN with a payload) in front.
+Tensor pattern_tensor(const Shape& shape, uint32_t base, bool specials = false) {
+  Tensor t = Tensor::empty(shape);
+  auto* bits = static_cast<uint32_t*>(t.raw());
+  for (int64_t i = 0; i < t.numel(); ++i) bits[i] = base + static_cast<uint32_t>(i) * 7919u;
+  const uint32_t awkward[] = {0x80000000u, 0x00000001u, 0x7f800000u,
+                              0xff800000u, 0x7fc12345u, 0x7f7fffffu};
+  for (size_t i = 0; specials && i < std::size(awkward) && i < static_cast<size_t>(t.numel());
+       ++i) {
+    bits[i] = awkward[i];
+  }
+  return t;
+}
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.nbytes() == b.nbytes() &&
+         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+// The tensors of a two-layer model (conv + BN, dense) trained with momentum SGD.
+Checkpoint sample_checkpoint() {
+  Checkpoint c;
+  c.model = {{"name", "tiny"},
+             {"input", {28, 28, 1}},
+             {"layers",
+              {{{"type", "conv2d"}, {"name", "conv1"}, {"filters", 4}, {"kernel", 3}},
+               {{"type", "dense"}, {"name", "dense"}, {"units", 10}}}}};
+  c.config = {
+      {"lr", 0.05}, {"note", "ünïcødé ✓ \"quoted\" \\ \x01"}, {"empty", nlohmann::json::object()}};
+  c.parameters["conv1/kernel"] = pattern_tensor({3, 3, 1, 4}, 0x3f800000u, true);
+  c.parameters["conv1/bias"] = pattern_tensor({4}, 0x3c000000u);
+  c.parameters["dense/kernel"] = pattern_tensor({16, 10}, 0xbd000000u);
+  c.parameters["dense/bias"] = pattern_tensor({10}, 0x3a000000u);
+  c.buffers["bn1/moving_mean"] = pattern_tensor({4}, 0x3e000000u);
+  c.buffers["bn1/moving_variance"] = pattern_tensor({4}, 0x3f000000u);
+  c.optimizer = "sgd";
+  c.optimizer_steps = 12345;
+  for (const auto& [name, t] : c.parameters) {
+    c.optimizer_state[name + "/momentum"] = pattern_tensor(t.shape(), 0x38000000u);
+  }
+  c.epoch = 7;
+  c.global_step = 12345;
+  c.batch_in_epoch = 3;
+  c.samples_in_epoch = 96;
+  c.correct_in_epoch = 81;
+  c.loss_sum_in_epoch = 12.375000000000002;
+  c.seed = 0xfedcba9876543210ULL;  // the top bit set: stored unsigned
+  c.global_batch_size = 32;
+  c.world_size = 2;
+  c.learning_rate = 0.1 * 0.5;
+  c.metrics = nlohmann::json::array(
+      {{{"epoch", 1}, {"val_top1", 0.5}}, {{"epoch", 2}, {"val_top1", 0.75}}});
+  c.best_metric = "val_top1";
+  c.best_value = 0.7512345678901234;
+  c.best_epoch = 2;
+  return c;
+}
+
+void expect_same_tensors(const std::map<std::string, Tensor>& expected,
+                         const std::map<std::string, Tensor>& actual, const std::string& group) {
+  ASSERT_EQ(expected.size(), actual.size()) << group;
+  for (const auto& [name, t] : expected) {
+    const auto it = actual.find(name);
+    ASSERT_NE(it, actual.end()) << group << "/" << name << " was not read back";
+    EXPECT_TRUE(bit_equal(t, it->second)) << group << "/" << name << " differs";
+  }
+}
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+std::set<std::string> directory_entries(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir))
+    names.insert(entry.path().filename().string());
+  return names;
+}
+
+TEST(Checkpoint, RoundTripKeepsEveryField) {
+  TempDir dir;
+  const Checkpoint c = sample_checkpoint();
+  write_checkpoint(dir.file("c.h5"), c);
+  const Checkpoint r = read_checkpoint(dir.file("c.h5"));
+  EXPECT_EQ(r.model, c.model);
+  EXPECT_EQ(r.config, c.config);
+  EXPECT_EQ(r.metrics, c.metrics);
+  expect_same_tensors(c.parameters, r.parameters, "parameters");
+  expect_same_tensors(c.buffers, r.buffers, "buffers");
+  expect_same_tensors(c.optimizer_state, r.optimizer_state, "optimizer");
+  EXPECT_EQ(r.optimizer, c.optimizer);
+  EXPECT_EQ(r.optimizer_steps, c.optimizer_steps);
+  EXPECT_EQ(r.epoch, c.epoch);
+  EXPECT_EQ(r.global_step, c.global_step);
+  EXPECT_EQ(r.batch_in_epoch, c.batch_in_epoch);
+  EXPECT_EQ(r.samples_in_epoch, c.samples_in_epoch);
+  EXPECT_EQ(r.correct_in_epoch, c.correct_in_epoch);
+  EXPECT_EQ(r.loss_sum_in_epoch, c.loss_sum_in_epoch);  // doubles: exact
+  EXPECT_EQ(r.seed, c.seed);
+  EXPECT_EQ(r.global_batch_size, c.global_batch_size);
+  EXPECT_EQ(r.world_size, c.world_size);
+  EXPECT_EQ(r.learning_rate, c.learning_rate);
+  EXPECT_EQ(r.best_metric, c.best_metric);
+  EXPECT_EQ(r.best_value, c.best_value);
+  EXPECT_EQ(r.best_epoch, c.best_epoch);
+  EXPECT_EQ(checkpoint_checksum(r), checkpoint_checksum(c));
+}
+
+TEST(Checkpoint, RoundTripOfAnEmptyCheckpoint) {
+  TempDir dir;
+  const Checkpoint c;  // no tensors, empty strings, an empty metrics array
+  write_checkpoint(dir.file("empty.h5"), c);
+  const Checkpoint r = read_checkpoint(dir.file("empty.h5"));
+  EXPECT_TRUE(r.parameters.empty() && r.buffers.empty() && r.optimizer_state.empty());
+  EXPECT_EQ(r.model, c.model);
+  EXPECT_EQ(r.metrics, nlohmann::json::array());
+  EXPECT_EQ(r.optimizer, "");
+  EXPECT_EQ(r.best_metric, "");
+  EXPECT_EQ(r.world_size, 1);
+}
+
+TEST(Checkpoint, ChecksumCoversNamesShapesAndBytes) {
+  const Checkpoint c = sample_checkpoint();
+  Checkpoint renamed = c, reshaped = c, changed = c;
+  renamed.buffers["bn1/moving_mean2"] = renamed.buffers["bn1/moving_mean"];
+  renamed.buffers.erase("bn1/moving_mean");
+  reshaped.parameters["dense/kernel"] = reshaped.parameters["dense/kernel"].clone().view({10, 16});
+  changed.parameters["dense/bias"] = changed.parameters["dense/bias"].clone();
+  changed.parameters["dense/bias"].data<uint32_t>()[9] ^= 1u;
+  EXPECT_NE(checkpoint_checksum(renamed), checkpoint_checksum(c));
+  EXPECT_NE(checkpoint_checksum(reshaped), checkpoint_checksum(c));
+  EXPECT_NE(checkpoint_checksum(changed), checkpoint_checksum(c));
+}
+
+TEST(Checkpoint, AtomicWriteLeavesOnlyTheFinishedFile) {
+  TempDir dir;
+  Checkpoint c = sample_checkpoint();
+  write_checkpoint(dir.file("c.h5"), c);
+  EXPECT_EQ(directory_entries(dir.path()), (std::set<std::string>{"c.h5"}));
+  // Overwriting an existing checkpoint replaces it, again without leftovers.
+  c.epoch = 8;
+  write_checkpoint(dir.file("c.h5"), c);
+  EXPECT_EQ(directory_entries(dir.path()), (std::set<std::string>{"c.h5"}));
+  EXPECT_GT(H5Fis_hdf5(dir.file("c.h5").c_str()), 0);
+  const hid_t file = H5Fopen(dir.file("c.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  EXPECT_GE(file, 0);
+  if (file >= 0) H5Fclose(file);
+  EXPECT_EQ(read_checkpoint(dir.file("c.h5")).epoch, 8);
+
+  write_file_atomically(dir.file("note.txt"), "hello\n");
+  EXPECT_EQ(directory_entries(dir.path()), (std::set<std::string>{"c.h5", "note.txt"}));
+  std::ifstream in(dir.file("note.txt"));
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "hello\n");
+}
+
+// --- the layout other tools see ------------------------------------------------------
+
+bool on_path(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "");
+  for (std::string d; std::getline(dirs, d, ':');) {
+    if (!d.empty() && ::access((d + "/" + program).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// Every object `h5dump -H` lists, as "/group/dataset" and "/group/@attribute".
+std::set<std::string> h5dump_names(const std::string& file) {
+  FILE* pipe = ::popen(("h5dump -H '" + file + "' 2>&1").c_str(), "r");
+  EXPECT_NE(pipe, nullptr);
+  std::string output;
+  char chunk[4096];
+  for (size_t got; pipe != nullptr && (got = std::fread(chunk, 1, sizeof(chunk), pipe)) > 0;) {
+    output.append(chunk, got);
+  }
+  EXPECT_EQ(pipe != nullptr ? ::pclose(pipe) : -1, 0) << output;
+  std::set<std::string> names;
+  std::vector<std::string> stack;  // one entry per open brace: the object's name or ""
+  std::stringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t start = line.find_first_not_of(' ');
+    if (start == std::string::npos) continue;
+    line = line.substr(start);
+    if (line[0] == '}') {
+      if (!stack.empty()) stack.pop_back();
+      continue;
+    }
+    if (line.back() != '{') continue;
+    std::string name;
+    for (const char* kind : {"GROUP \"", "DATASET \"", "ATTRIBUTE \""}) {
+      if (line.rfind(kind, 0) != 0) continue;
+      const size_t open = std::strlen(kind);
+      name = line.substr(open, line.find('"', open) - open);
+      if (kind[0] == 'A') name = "@" + name;
+      if (name == "/") name.clear();
+    }
+    std::string full;
+    for (const std::string& part : stack) full += part.empty() ? "" : "/" + part;
+    if (!name.empty()) names.insert(full + "/" + name);
+    stack.push_back(name);
+  }
+  return names;
+}
+
+TEST(Checkpoint, H5dumpListsTheDocumentedNames) {
+  if (!on_path("h5dump")) GTEST_SKIP() << "h5dump is not on PATH (Debian: apt install hdf5-tools)";
+  TempDir dir;
+  write_checkpoint(dir.file("c.h5"), sample_checkpoint());
+  const std::set<std::string> names = h5dump_names(dir.file("c.h5"));
+  for (const char* expected : {"/@format",
+                               "/@format_version",
+                               "/@tensor_checksum",
+                               "/@epoch",
+                               "/@global_step",
+                               "/@batch_in_epoch",
+                               "/@seed",
+                               "/@world_size",
+                               "/@global_batch_size",
+                               "/@optimizer",
+                               "/@best_metric",
+                               "/model_json",
+                               "/config_json",
+                               "/metrics_json",
+                               "/parameters",
+                               "/buffers",
+                               "/optimizer",
+                               "/parameters/conv1",
+                               "/parameters/conv1/kernel",
+                               "/parameters/conv1/bias",
+                               "/parameters/dense/kernel",
+                               "/buffers/bn1/moving_mean",
+                               "/buffers/bn1/moving_variance",
+                               "/optimizer/conv1/kernel/momentum",
+                               "/optimizer/dense/bias/momentum"}) {
+    EXPECT_EQ(names.count(expected), 1u) << expected << " is not in h5dump -H's listing";
+  }
+}
+
+// --- bad input: each an Error naming the file ----------------------------------------
+
+TEST(Checkpoint, MissingFileOrDirectory) {
+  TempDir dir;
+  expect_error([&] { read_checkpoint(dir.file("nope.h5")); },
+               {dir.file("nope.h5"), "does not exist"});
+  expect_error([&] { read_checkpoint(dir.path()); }, {dir.path(), "not a file"});
+}
+
+TEST(Checkpoint, EmptyOrNonHdf5File) {
+  TempDir dir;
+  test::write_file(dir.file("empty.h5"), {});
+  expect_error([&] { read_checkpoint(dir.file("empty.h5")); }, {dir.file("empty.h5"), "HDF5"});
+  test::write_file(dir.file("text.h5"), std::vector<uint8_t>(600, 'x'));
+  expect_error([&] { read_checkpoint(dir.file("text.h5")); }, {dir.file("text.h5"), "HDF5"});
+}
+
+TEST(Checkpoint, TruncatedFile) {
+  TempDir dir;
+  write_checkpoint(dir.file("full.h5"), sample_checkpoint());
+  const std::vector<uint8_t> bytes = read_bytes(dir.file("full.h5"));
+  ASSERT_GT(bytes.size(), 1000u);
+  for (const int percent : {10, 50, 99}) {
+    const std::string cut = dir.file("cut" + std::to_string(percent) + ".h5");
+    test::write_file(
+        cut, std::vector<uint8_t>(bytes.begin(), bytes.begin() + bytes.size() * percent / 100));
+    SCOPED_TRACE(cut);
+    expect_error([&] { read_checkpoint(cut); }, {cut});
+  }
+  const std::string last = dir.file("minus1.h5");
+  test::write_file(last, std::vector<uint8_t>(bytes.begin(), bytes.end() - 1));
+  expect_error([&] { read_checkpoint(last); }, {last, "truncated"});
+}
+
+TEST(Checkpoint, CorruptTensorBytesFailTheChecksum) {
+  TempDir dir;
+  Checkpoint c = sample_checkpoint();
+  c.parameters["dense/kernel"] = pattern_tensor({16, 10}, 0x41a00000u);
+  write_checkpoint(dir.file("c.h5"), c);
+  std::vector<uint8_t> bytes = read_bytes(dir.file("c.h5"));
+  // The tensor's raw bytes lie in the file as they are in memory (contiguous, F32LE).
+  const auto* raw = static_cast<const uint8_t*>(c.parameters["dense/kernel"].raw());
+  const auto at = std::search(bytes.begin(), bytes.end(), raw, raw + 64);
+  ASSERT_NE(at, bytes.end()) << "the tensor's bytes are not in the file";
+  EXPECT_EQ(std::search(at + 1, bytes.end(), raw, raw + 64), bytes.end());
+  const size_t middle =
+      static_cast<size_t>(at - bytes.begin()) + c.parameters["dense/kernel"].nbytes() / 2;
+  for (size_t i = middle; i < middle + 3; ++i) bytes[i] ^= 0x5a;
+  test::write_file(dir.file("c.h5"), bytes);
+  expect_error([&] { read_checkpoint(dir.file("c.h5")); }, {dir.file("c.h5"), "checksum mismatch"});
+}
+
+TEST(Checkpoint, ForeignHdf5File) {
+  TempDir dir;
+  {
+    test::H5Writer file(dir.file("images.h5"));
+    file.write("images", H5T_NATIVE_FLOAT, {2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6});
+  }
+  expect_error([&] { read_checkpoint(dir.file("images.h5")); },
+               {dir.file("images.h5"), "not a residual checkpoint"});
+}
+
+// Rewrites the int64 attribute `name` of the file's root group.
+void overwrite_attribute(const std::string& path, const char* name, int64_t value) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << path;
+  const hid_t attr = H5Aopen(file, name, H5P_DEFAULT);
+  EXPECT_GE(attr, 0) << name;
+  EXPECT_GE(H5Awrite(attr, H5T_NATIVE_INT64, &value), 0);
+  H5Aclose(attr);
+  H5Fclose(file);
+}
+
+TEST(Checkpoint, NewerFormatVersion) {
+  TempDir dir;
+  write_checkpoint(dir.file("c.h5"), sample_checkpoint());
+  overwrite_attribute(dir.file("c.h5"), "format_version", 99);
+  expect_error([&] { read_checkpoint(dir.file("c.h5")); },
+               {dir.file("c.h5"), "format version 99", "upgrade residual"});
+  overwrite_attribute(dir.file("c.h5"), "format_version", 0);
+  expect_error([&] { read_checkpoint(dir.file("c.h5")); },
+               {dir.file("c.h5"), "bad format version 0"});
+}
+
+// --- CheckpointStore ------------------------------------------------------------------
+
+Checkpoint at(int64_t epoch, int64_t step, int64_t best_epoch = 0, int64_t batch_in_epoch = 0) {
+  Checkpoint c;
+  c.epoch = epoch;
+  c.global_step = step;
+  c.best_epoch = best_epoch;
+  c.batch_in_epoch = batch_in_epoch;
+  c.parameters["w"] = pattern_tensor({4}, 0x3f800000u + static_cast<uint32_t>(step));
+  return c;
+}
+
+std::string latest_pointer(const std::string& dir) {
+  std::ifstream in(dir + "/latest");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(CheckpointStore, SaveMovesLatestAndResolveFollowsIt) {
+  TempDir dir;
+  CheckpointPolicy policy;
+  policy.dir = dir.file("ckpt");  // created by the store
+  CheckpointStore store(policy);
+  const std::string first = store.save(at(1, 10));
+  EXPECT_EQ(first, dir.file("ckpt/ckpt-e0001-s000000010.h5"));
+  EXPECT_EQ(latest_pointer(policy.dir), "ckpt-e0001-s000000010.h5\n");
+  EXPECT_EQ(CheckpointStore::resolve(policy.dir), first);
+  const std::string second = store.save(at(1, 15, 0, 5));  // mid-epoch
+  EXPECT_EQ(latest_pointer(policy.dir), "ckpt-e0001-s000000015.h5\n");
+  EXPECT_EQ(CheckpointStore::resolve(policy.dir), second);
+  const Checkpoint r = read_checkpoint(CheckpointStore::resolve(policy.dir));
+  EXPECT_EQ(r.global_step, 15);
+  EXPECT_EQ(r.batch_in_epoch, 5);
+  // A file resolves to itself; no temporary files are left behind.
+  EXPECT_EQ(CheckpointStore::resolve(first), first);
+  for (const std::string& name : directory_entries(policy.dir)) EXPECT_NE(name[0], '.') << name;
+}
+
+TEST(CheckpointStore, KeepLastPrunesOlderCheckpointsOnly) {
+  TempDir dir;
+  CheckpointPolicy policy;
+  policy.dir = dir.path();
+  policy.keep_last = 2;
+  policy.best_metric = "";
+  CheckpointStore store(policy);
+  test::write_file(dir.file("notes.h5"), {1, 2, 3});  // not ours: never pruned
+  for (int64_t e = 1; e <= 4; ++e) store.save(at(e, e * 100));
+  EXPECT_EQ(directory_entries(dir.path()),
+            (std::set<std::string>{"ckpt-e0003-s000000300.h5", "ckpt-e0004-s000000400.h5", "latest",
+                                   "notes.h5"}));
+  // Step 1000 sorts after step 400 by its zero-padded name.
+  store.save(at(4, 1000, 0, 7));
+  EXPECT_EQ(directory_entries(dir.path()),
+            (std::set<std::string>{"ckpt-e0004-s000000400.h5", "ckpt-e0004-s000001000.h5", "latest",
+                                   "notes.h5"}));
+  EXPECT_EQ(read_checkpoint(CheckpointStore::resolve(dir.path())).global_step, 1000);
+}
+
+TEST(CheckpointStore, ResolveErrors) {
+  TempDir dir;
+  expect_error([&] { CheckpointStore::resolve(dir.path()); }, {dir.path(), "no 'latest' pointer"});
+  expect_error([&] { CheckpointStore::resolve(dir.file("gone")); },
+               {dir.file("gone"), "does not exist"});
+  std::ofstream(dir.file("latest")) << "\n";
+  expect_error([&] { CheckpointStore::resolve(dir.path()); },
+               {dir.file("latest"), "does not name a checkpoint"});
+  CheckpointPolicy policy;
+  policy.dir = dir.path();
+  policy.keep_last = 0;
+  expect_error([&] { CheckpointStore store(policy); }, {"keep-last"});
+}
+
+TEST(CheckpointStore, BestIsWrittenAtAnEpochBoundaryWhenBestEpochIsThisEpoch) {
+  TempDir dir;
+  CheckpointPolicy policy;
+  policy.dir = dir.path();
+  policy.keep_last = 5;
+  CheckpointStore store(policy);
+  EXPECT_TRUE(store.higher_is_better());  // val_top1
+  store.save(at(1, 10, /*best_epoch=*/0));
+  EXPECT_FALSE(fs::exists(dir.file("best.h5")));
+  store.save(at(2, 20, /*best_epoch=*/2));
+  ASSERT_TRUE(fs::exists(dir.file("best.h5")));
+  EXPECT_EQ(read_checkpoint(dir.file("best.h5")).epoch, 2);
+  store.save(at(3, 30, /*best_epoch=*/2));  // not better: best.h5 stays epoch 2
+  EXPECT_EQ(read_checkpoint(dir.file("best.h5")).epoch, 2);
+  store.save(at(3, 35, /*best_epoch=*/3, /*batch_in_epoch=*/5));  // mid-epoch: no best
+  EXPECT_EQ(read_checkpoint(dir.file("best.h5")).epoch, 2);
+  store.save(at(4, 40, /*best_epoch=*/4));
+  EXPECT_EQ(read_checkpoint(dir.file("best.h5")).epoch, 4);
+  // best.h5 is not a regular checkpoint: pruning never touches it.
+  EXPECT_TRUE(fs::exists(dir.file("best.h5")));
+
+  policy.best_metric = "val_loss";
+  EXPECT_FALSE(CheckpointStore(policy).higher_is_better());
+  TempDir other;
+  policy.dir = other.path();
+  policy.best_metric = "";
+  CheckpointStore no_best(policy);
+  no_best.save(at(1, 10, 1));
+  EXPECT_FALSE(fs::exists(other.file("best.h5")));
+}
+
+}  // namespace
+}  // namespace residual
