@@ -9,6 +9,9 @@
 
 namespace residual {
 
+void apply_overrides_unchecked(nlohmann::json& spec, const SpecOverrides& overrides,
+                               const std::string& origin);
+
 nlohmann::json parse_model_json(const std::string& text, const std::string& origin) {
   try {
     return nlohmann::json::parse(text);
@@ -32,6 +35,15 @@ nlohmann::json load_model_file(const std::string& path) {
 }
 
 void apply_overrides(nlohmann::json& spec, const SpecOverrides& overrides, const std::string& origin) {
+  try {
+    apply_overrides_unchecked(spec, overrides, origin);
+  } catch (const nlohmann::json::exception& e) {
+    fail(origin, ": a layer entry has a value of the wrong type (", e.what(), ")");
+  }
+}
+
+void apply_overrides_unchecked(nlohmann::json& spec, const SpecOverrides& overrides,
+                               const std::string& origin) {
   RESIDUAL_CHECK(spec.is_object() && spec.contains("layers") && spec["layers"].is_array(), origin,
                  ": not a model (no \"layers\" list)");
   if (!overrides.input_hwc.empty()) {

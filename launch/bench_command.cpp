@@ -4,6 +4,7 @@
 
 #include "core/model_spec.h"
 #include "launch/benchmark.h"
+#include "launch/cli_validators.h"
 #include "launch/commands.h"
 #include "ops/ops.h"
 
@@ -11,7 +12,7 @@ namespace residual {
 
 void add_threads_option(CLI::App& command, int& threads) {
   command.add_option("--threads", threads, "CPU threads (default: all cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
 }
 
 void apply_threads(int threads) {
@@ -29,14 +30,14 @@ void add_bench_command(CLI::App& app) {
   command->add_option("--model", o->config.model, "zoo model name or model JSON file")
       ->capture_default_str();
   command->add_option("--batch-size", o->config.batch_size, "images per step")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositive)->capture_default_str();
   command->add_option("--steps", o->config.steps, "timed steps")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositive)->capture_default_str();
   command->add_option("--warmup", o->config.warmup, "untimed steps first")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kNonNegative)->capture_default_str();
   command->add_option("--input", o->input, "input shape CxHxW (default: the model's)");
   command->add_option("--classes", o->config.classes, "output classes (default: the model's)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   command->add_flag("--profile", o->config.profile, "print time per layer type and phase");
   add_threads_option(*command, o->threads);
   command->callback([o] {

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "launch/cli_validators.h"
 #include "launch/commands.h"
 #include "launch/evaluation.h"
 #include "launch/inference.h"
@@ -16,7 +17,7 @@ void add_inference_options(CLI::App& command, InferenceConfig& c, int& threads) 
   command.add_option("--split", c.split, "test | train")
       ->check(CLI::IsMember({"test", "train"}))->capture_default_str();
   command.add_option("--batch-size", c.batch_size, "images per batch")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositive)->capture_default_str();
   add_threads_option(command, threads);
 }
 

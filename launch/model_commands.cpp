@@ -10,6 +10,7 @@
 #include "core/model.h"
 #include "core/model_spec.h"
 #include "core/model_summary.h"
+#include "launch/cli_validators.h"
 #include "launch/commands.h"
 
 namespace residual {
@@ -25,7 +26,7 @@ struct ModelOptions {
 void add_model_options(CLI::App* command, ModelOptions& o) {
   command->add_option("--model", o.model, "zoo model name or model JSON file")->required();
   command->add_option("--classes", o.classes, "number of classes (output units)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   command->add_option("--input", o.input, "input shape CxHxW, e.g. 3x32x32");
   command->add_flag("--zero-init-residual", o.zero_init_residual,
                     "zoo models: start the last BN gamma of each residual block at 0");

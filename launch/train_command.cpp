@@ -8,6 +8,7 @@
 #include "io/checkpoint.h"
 #include "io/checkpoint_store.h"
 
+#include "launch/cli_validators.h"
 #include "launch/commands.h"
 #include "launch/trainer.h"
 
@@ -83,17 +84,17 @@ void add_train_command(CLI::App& app) {
   cmd->set_config("--config", "", "read options from a TOML or INI file");
   cmd->add_option("--model", c.model, "zoo model name or model JSON file")->capture_default_str();
   cmd->add_option("--classes", c.classes, "output classes (zoo default: the data's)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--input", c.input, "input shape CxHxW (zoo default: the data's)");
   cmd->add_flag("--zero-init-residual", c.zero_init_residual,
                 "zoo models: last BN gamma of each residual block starts at 0");
   add_data_options(*cmd, c.data, c.data_options);
   cmd->add_option("--val-data", c.val_data, "held-out data (default: the test split of --data)");
   cmd->add_option("--batch-size", c.batch_size, "images per step")
-      ->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--epochs", c.epochs, "epochs")->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositive)->capture_default_str();
+  cmd->add_option("--epochs", c.epochs, "epochs")->check(kPositive)->capture_default_str();
   cmd->add_option("--workers", c.workers, "data loader threads")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositive)->capture_default_str();
   cmd->add_option("--crop-padding", c.crop_padding,
                   "random crop padding in pixels (-1: auto, 0: off)")->capture_default_str();
   cmd->add_option("--flip", c.flip, "random horizontal flip: auto | on | off")
@@ -104,11 +105,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--optimizer", c.optimizer.kind, "sgd | adam | adamw")
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
   cmd->add_option("--lr", c.schedule.base_lr, "base learning rate")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositive)->capture_default_str();
   cmd->add_option("--momentum", c.optimizer.momentum, "SGD momentum")->capture_default_str();
   cmd->add_flag("--nesterov", c.optimizer.nesterov, "SGD with Nesterov momentum");
   cmd->add_option("--weight-decay", c.optimizer.weight_decay, "weight decay")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kNonNegative)->capture_default_str();
   cmd->add_flag("--no-decay-bias-norm", o->no_decay_bias_norm,
                 "exempt biases and BN gamma/beta from weight decay");
   cmd->add_option("--beta1", c.optimizer.beta1, "Adam beta1")->capture_default_str();
@@ -119,7 +120,7 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember({"constant", "step", "multistep", "cosine", "polynomial", "onecycle"}))
       ->capture_default_str();
   cmd->add_option("--warmup-epochs", c.schedule.warmup_epochs, "linear warm-up (epochs)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kNonNegative)->capture_default_str();
   cmd->add_option("--lr-step-size", c.schedule.step_size, "step: epochs between decays")
       ->capture_default_str();
   cmd->add_option("--lr-milestones", c.schedule.milestones, "multistep: epochs of the decays")
@@ -134,17 +135,17 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--label-smoothing", c.label_smoothing, "label smoothing")
       ->capture_default_str();
   cmd->add_option("--clip-grad-norm", c.clip_grad_norm, "clip the global gradient norm (0: off)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kNonNegative)->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed of every random stream")->capture_default_str();
   cmd->add_option("--checkpoint-dir", c.checkpoint.dir, "write checkpoints into this directory");
   cmd->add_option("--checkpoint-every-epochs", c.checkpoint.every_epochs,
                   "epochs between checkpoints (0: only the last)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kNonNegative)->capture_default_str();
   cmd->add_option("--checkpoint-every-steps", c.checkpoint.every_steps,
                   "steps between mid-epoch checkpoints (0: none)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kNonNegative)->capture_default_str();
   cmd->add_option("--keep-last", c.checkpoint.keep_last, "regular checkpoints kept")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kPositive)->capture_default_str();
   cmd->add_option("--best-metric", c.checkpoint.best_metric, "best.h5 tracks: val_top1 | val_loss")
       ->check(CLI::IsMember({"val_top1", "val_loss"}))->capture_default_str();
   cmd->add_option("--resume", c.resume, "continue the run of a checkpoint (file, or directory)");
@@ -154,7 +155,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--metrics-timing", c.metrics_timing,
                 "add images_per_s and seconds columns (they vary from run to run)");
   cmd->add_option("--log-every", c.log_every, "steps between log lines and step rows (0: off)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kNonNegative)->capture_default_str();
   cmd->add_flag("--no-progress", o->no_bar, "no live progress bar on a terminal");
   add_threads_option(*cmd, o->threads);
   cmd->callback([o, cmd] {

@@ -27,7 +27,7 @@ const nlohmann::json* ConfigReader::raw(const std::string& key) const { return f
 
 int64_t ConfigReader::integer(const std::string& key) const {
   const auto* v = find(key);
-  if (!v) fail_key(key, "is required");
+  if (!v) fail_key(key, "is required" + unknown_keys_hint());
   if (!v->is_number_integer()) fail_key(key, "must be an integer, got " + v->dump());
   return v->get<int64_t>();
 }
@@ -59,7 +59,7 @@ std::string ConfigReader::text(const std::string& key, const std::string& fallba
 
 std::array<int64_t, 2> ConfigReader::pair(const std::string& key) const {
   const auto* v = find(key);
-  if (!v) fail_key(key, "is required");
+  if (!v) fail_key(key, "is required" + unknown_keys_hint());
   if (v->is_number_integer()) return {v->get<int64_t>(), v->get<int64_t>()};
   if (v->is_array() && v->size() == 2 && (*v)[0].is_number_integer() &&
       (*v)[1].is_number_integer()) {
@@ -71,6 +71,20 @@ std::array<int64_t, 2> ConfigReader::pair(const std::string& key) const {
 std::array<int64_t, 2> ConfigReader::pair(const std::string& key,
                                           std::array<int64_t, 2> fallback) const {
   return find(key) ? pair(key) : fallback;
+}
+
+// A required key is missing: a key the layer does not know is probably its misspelling.
+std::string ConfigReader::unknown_keys_hint() const {
+  if (!config_.is_object()) return "";
+  static const std::set<std::string> kCommon = {
+      "filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "use_bias",
+      "activation", "depth_multiplier", "units", "rate", "pool_size", "shape", "momentum",
+      "epsilon", "gamma_initializer", "axis"};
+  std::string unknown;
+  for (const auto& [key, value] : config_.items()) {
+    if (seen_.count(key) == 0 && kCommon.count(key) == 0) unknown += (unknown.empty() ? "" : ", ") + key;
+  }
+  return unknown.empty() ? "" : " (the config has unknown key(s): " + unknown + ")";
 }
 
 void ConfigReader::finish() const {
