@@ -1,3 +1,4 @@
+#include "core/hash.h"
 #include "io/augmentation.h"
 
 #include <algorithm>
@@ -7,17 +8,6 @@
 #include "core/error.h"
 
 namespace residual {
-namespace {
-
-uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
-
 Normalization compute_normalization(const Dataset& data, int64_t max_samples) {
   const Shape shape = data.sample_shape();
   const int64_t c = shape[2], pixels = shape[0] * shape[1];
@@ -58,7 +48,8 @@ void augment_sample(const AugmentConfig& config, uint64_t epoch, int64_t index, 
                     float* image, float* scratch) {
   if (config.crop_padding <= 0 && !config.horizontal_flip) return;
   const int64_t h = shape[0], w = shape[1], c = shape[2];
-  const uint64_t r = mix(mix(config.seed ^ 0x5eedULL) ^ mix(epoch) ^ static_cast<uint64_t>(index));
+  const uint64_t r = splitmix64(splitmix64(config.seed ^ 0x5eedULL) ^ splitmix64(epoch) ^
+                                static_cast<uint64_t>(index));
   const int64_t span = 2 * config.crop_padding + 1;
   const int64_t dy =
       config.crop_padding > 0 ? static_cast<int64_t>(r % span) - config.crop_padding : 0;

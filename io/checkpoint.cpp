@@ -1,3 +1,4 @@
+#include "core/hash.h"
 #include "io/checkpoint.h"
 
 #include <fcntl.h>
@@ -37,12 +38,6 @@ void publish(const std::string& tmp, const std::string& path) {
                  path, "'");
   const fs::path dir = fs::path(path).parent_path();
   fsync_path(dir.empty() ? "." : dir.string(), true);
-}
-
-uint64_t fnv1a(uint64_t h, const void* data, size_t bytes) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-  return h;
 }
 
 // --- writing -------------------------------------------------------------------------
@@ -231,7 +226,7 @@ void hash_tensors(uint64_t& h, const std::string& group, const std::map<std::str
 }  // namespace
 
 uint64_t checkpoint_checksum(const Checkpoint& c) {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = kFnv1aOffset;
   hash_tensors(h, "parameters", c.parameters);
   hash_tensors(h, "buffers", c.buffers);
   hash_tensors(h, "optimizer", c.optimizer_state);

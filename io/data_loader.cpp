@@ -1,3 +1,4 @@
+#include "core/hash.h"
 #include "io/data_loader.h"
 
 #include <algorithm>
@@ -8,22 +9,15 @@
 namespace residual {
 namespace {
 
-uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // Fisher-Yates with our own generator, so the order is the same with any standard
 // library (the modulo bias of a 64-bit draw is below 2^-40 for any real data set).
 std::vector<int64_t> permutation(int64_t n, uint64_t seed, uint64_t epoch, bool shuffle) {
   std::vector<int64_t> order(n);
   for (int64_t i = 0; i < n; ++i) order[i] = i;
   if (!shuffle) return order;
-  uint64_t state = mix(seed) ^ mix(epoch + 0x51ed270bULL);
+  uint64_t state = splitmix64(seed) ^ splitmix64(epoch + 0x51ed270bULL);
   for (int64_t i = n - 1; i > 0; --i) {
-    state = mix(state);
+    state = splitmix64(state);
     const int64_t j = static_cast<int64_t>(state % static_cast<uint64_t>(i + 1));
     std::swap(order[i], order[j]);
   }

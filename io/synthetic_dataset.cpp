@@ -1,3 +1,4 @@
+#include "core/hash.h"
 #include "io/synthetic_dataset.h"
 
 #include <limits>
@@ -6,18 +7,6 @@
 #include "io/reader_util.h"
 
 namespace residual {
-namespace {
-
-// SplitMix64: a fast, well-mixed hash of a 64-bit state.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
-
 SyntheticDataset::SyntheticDataset(Shape shape, int64_t classes, int64_t size, Split split)
     : shape_(std::move(shape)), classes_(classes), size_(size), split_(split) {
   RESIDUAL_CHECK(shape_.rank() == 3 && shape_.numel() > 0 && classes_ > 0 && size_ > 0,
@@ -31,11 +20,11 @@ SyntheticDataset::SyntheticDataset(Shape shape, int64_t classes, int64_t size, S
 void SyntheticDataset::read(int64_t index, float* image, int32_t* label) const {
   check_index(*this, index);
   // A different stream per split, so train and test samples differ.
-  const uint64_t seed = mix(static_cast<uint64_t>(index) * 2 + (split_ == Split::kTest ? 1 : 0));
+  const uint64_t seed = splitmix64(static_cast<uint64_t>(index) * 2 + (split_ == Split::kTest ? 1 : 0));
   const int64_t n = shape_.numel();
   uint64_t bits = 0;
   for (int64_t i = 0; i < n; ++i) {
-    if (i % 8 == 0) bits = mix(seed + static_cast<uint64_t>(i / 8));
+    if (i % 8 == 0) bits = splitmix64(seed + static_cast<uint64_t>(i / 8));
     image[i] = static_cast<float>(bits & 0xff);
     bits >>= 8;
   }

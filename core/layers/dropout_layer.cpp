@@ -2,18 +2,13 @@
 // so no mask is stored and a resumed run draws the same masks.
 #include <nlohmann/json.hpp>
 
+#include "core/hash.h"
 #include "core/error.h"
 #include "core/layers/builtin_layers.h"
 #include "core/layers/config_reader.h"
 
 namespace residual {
 namespace {
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 class DropoutLayer : public Layer {
  public:

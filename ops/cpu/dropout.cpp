@@ -1,17 +1,11 @@
 // Inverted dropout with a counter-based mask: keep(i) = hash(seed, i) >= rate, so the
 // mask needs no storage, is identical for any thread count and is reproduced on resume.
+#include "core/hash.h"
 #include "ops/cpu/cpu_ops.h"
 #include "ops/cpu/parallel.h"
 
 namespace residual::ops::cpu {
 namespace {
-
-inline uint64_t splitmix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 // Uniform in [0, 1) with 24 random bits.
 inline float uniform(uint64_t seed, int64_t i) {
