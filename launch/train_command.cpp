@@ -39,6 +39,7 @@ std::unique_ptr<Checkpoint> resumed_run(const CLI::App& command, TrainConfig& co
       "--resume", "--epochs", "--checkpoint-dir", "--checkpoint-every-epochs",
       "--checkpoint-every-steps", "--keep-last", "--metrics-file", "--metrics-timing",
       "--log-every", "--no-progress", "--threads", "--workers", "--config"};
+  // (--mean/--std are part of what the run computes: they are saved and not changeable.)
   for (const CLI::Option* option : command.get_options()) {
     if (option->count() > 0 && kMayChange.count(option->get_name()) == 0) {
       fail(option->get_name(), " cannot be changed when resuming: the run continues with the "
@@ -102,6 +103,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--normalize", c.normalize,
                   "per-channel mean/std: auto (from the training set) | none")
       ->check(CLI::IsMember({"auto", "none"}))->capture_default_str();
+  cmd->add_option("--mean", c.normalization.mean,
+                  "per-channel means to subtract (0..255 units), instead of computing them")
+      ->delimiter(',');
+  cmd->add_option("--std", c.normalization.std, "per-channel standard deviations, with --mean")
+      ->delimiter(',');
   cmd->add_option("--optimizer", c.optimizer.kind, "sgd | adam | adamw")
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
   cmd->add_option("--lr", c.schedule.base_lr, "base learning rate")

@@ -88,6 +88,15 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out,
   lc.batch_size = config_.batch_size;
   lc.seed = config_.seed;
   lc.workers = config_.workers;
+  RESIDUAL_CHECK(config_.normalization.mean.size() == config_.normalization.std.size(),
+                 "--mean and --std need one value per channel each");
+  if (!config_.normalization.mean.empty()) {
+    const size_t channels = static_cast<size_t>(train_data_->sample_shape()[2]);
+    RESIDUAL_CHECK(config_.normalization.mean.size() == channels, "--mean/--std give ",
+                   config_.normalization.mean.size(), " values for images of ", channels,
+                   " channel(s)");
+    for (float s : config_.normalization.std) RESIDUAL_CHECK(s > 0, "--std values must be > 0");
+  }
   if (config_.normalize == "auto") {
     // A resumed run (or an evaluation) must normalise exactly as the run began.
     if (config_.normalization.mean.empty()) config_.normalization = compute_normalization(*train_data_);

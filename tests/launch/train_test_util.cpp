@@ -13,8 +13,8 @@ namespace residual::cli_test {
 namespace fs = std::filesystem;
 
 std::vector<std::string> small_run_args(const std::string& seed, const std::string& threads) {
-  return {"--model", "resnet20", "--data", "synthetic:1x12x12:4", "--batch-size", "32",
-          "--threads", threads, "--seed", seed};
+  return {"--model", "resnet20", "--data", "synthetic:1x12x12:4", "--batch-size", "32", "--threads",
+          threads,   "--seed",   seed};
 }
 
 std::vector<std::string> train_args(std::vector<std::string> args) {
@@ -148,8 +148,7 @@ std::string describe_listing(const fs::path& dir) {
     std::ostringstream line;
     line << entry.path().filename().string();
     if (entry.is_regular_file()) {
-      line << " " << entry.file_size() << " "
-           << entry.last_write_time().time_since_epoch().count();
+      line << " " << entry.file_size() << " " << entry.last_write_time().time_since_epoch().count();
     }
     lines.push_back(line.str());
   }
