@@ -48,6 +48,14 @@ Checkpoint read_checkpoint(const std::string& path);
 // FNV-1a over every tensor's name, shape and bytes, in name order.
 uint64_t checkpoint_checksum(const Checkpoint& checkpoint);
 
+// The first 512 bytes of a checkpoint are an HDF5 user block holding residual's header:
+// a magic string, the format version, the length and a CRC-32 of the rest of the file.
+// read_checkpoint checks them with plain reads before HDF5 parses a byte, so a truncated
+// or corrupt file is refused cleanly (libhdf5 1.10 can crash on corrupt files).
+constexpr int64_t kCheckpointHeaderBytes = 512;
+// Writes that header into an HDF5 file created with a 512-byte user block.
+void seal_checkpoint_file(const std::string& path);
+
 // Writes `text` to `path` atomically (temporary file, fsync, rename, directory fsync).
 void write_file_atomically(const std::string& path, const std::string& text);
 

@@ -1,6 +1,7 @@
 // `residual train`: every option is also settable from a config file (--config FILE,
 // TOML or INI, keys named as the long options); the effective configuration is echoed
 // at start.
+#include <filesystem>
 #include <iostream>
 #include <set>
 
@@ -50,7 +51,12 @@ std::unique_ptr<Checkpoint> resumed_run(const CLI::App& command, TrainConfig& co
   auto checkpoint = std::make_unique<Checkpoint>(read_checkpoint(path));
   TrainConfig saved = train_config_from_json(checkpoint->config);
   if (command.get_option("--epochs")->count() > 0) saved.epochs = config.epochs;
-  saved.checkpoint.dir = config.checkpoint.dir;
+  // Checkpoints keep going where the resumed one lives unless told otherwise: a resumed
+  // run that silently saved nothing would lose its work at the next interruption.
+  saved.checkpoint.dir = config.checkpoint.dir.empty()
+                             ? std::filesystem::path(path).parent_path().string()
+                             : config.checkpoint.dir;
+  if (saved.checkpoint.dir.empty()) saved.checkpoint.dir = ".";
   if (command.get_option("--checkpoint-every-epochs")->count() > 0) {
     saved.checkpoint.every_epochs = config.checkpoint.every_epochs;
   }
@@ -68,6 +74,8 @@ std::unique_ptr<Checkpoint> resumed_run(const CLI::App& command, TrainConfig& co
                  path, "' already finished ", checkpoint->epoch, " epochs: give --epochs N with N > ",
                  checkpoint->epoch, " to train further");
   config = saved;
+  std::cout << "resuming from " << path << " (epoch " << checkpoint->epoch << ", step "
+            << checkpoint->global_step << "), checkpoints to " << config.checkpoint.dir << "\n";
   return checkpoint;
 }
 
