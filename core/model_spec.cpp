@@ -15,8 +15,9 @@ void apply_overrides_unchecked(nlohmann::json& spec, const SpecOverrides& overri
 nlohmann::json parse_model_json(const std::string& text, const std::string& origin) {
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     // e.what() is "[json.exception.parse_error.101] parse error at line L, column C: ..."
+    // (or out_of_range.406 for a number like 1e99999)
     std::string message = e.what();
     const auto pos = message.find("] ");
     if (pos != std::string::npos) message = message.substr(pos + 2);

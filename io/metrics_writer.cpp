@@ -65,7 +65,7 @@ std::map<std::string, std::vector<double>> read_metrics(const std::string& path)
       nlohmann::json j;
       try {
         j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error&) {
+      } catch (const nlohmann::json::exception&) {
         fail(path, ":", line_no, ": not a JSON object");
       }
       for (auto& [k, v] : j.items()) {
