@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 #include "io/checkpoint_header.h"
 #include "io/hdf5_util.h"
 
@@ -21,27 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kFormat = "residual-checkpoint";
-
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  RESIDUAL_CHECK(fd >= 0, "cannot open '", path, "' to sync it");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  RESIDUAL_CHECK(rc == 0, "fsync of '", path, "' failed");
-}
-
-std::string temp_path_for(const std::string& path) {
-  return (fs::path(path).parent_path() / ("." + fs::path(path).filename().string() + ".tmp"))
-      .string();
-}
-
-void publish(const std::string& tmp, const std::string& path) {
-  fsync_path(tmp, false);
-  RESIDUAL_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '", tmp, "' to '",
-                 path, "'");
-  const fs::path dir = fs::path(path).parent_path();
-  fsync_path(dir.empty() ? "." : dir.string(), true);
-}
 
 // --- writing -------------------------------------------------------------------------
 
@@ -236,18 +216,6 @@ uint64_t checkpoint_checksum(const Checkpoint& c) {
   return h;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = temp_path_for(path);
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    RESIDUAL_CHECK(out, "cannot write '", tmp, "'");
-    out << text;
-    out.flush();
-    RESIDUAL_CHECK(out.good(), "error writing '", tmp, "'");
-  }
-  publish(tmp, path);
-}
-
 void write_checkpoint(const std::string& path, const Checkpoint& c) {
   const std::string tmp = temp_path_for(path);
   {
@@ -285,7 +253,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
     RESIDUAL_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0, "cannot flush '", tmp, "'");
   }
   seal_checkpoint_file(tmp);
-  publish(tmp, path);
+  publish_file(tmp, path);
 }
 
 

@@ -56,7 +56,4 @@ constexpr int64_t kCheckpointHeaderBytes = 512;
 // Writes that header into an HDF5 file created with a 512-byte user block.
 void seal_checkpoint_file(const std::string& path);
 
-// Writes `text` to `path` atomically (temporary file, fsync, rename, directory fsync).
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace residual

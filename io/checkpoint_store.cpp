@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 
 namespace residual {
 namespace {

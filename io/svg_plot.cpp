@@ -1,6 +1,5 @@
 #include "io/svg_plot.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -504,30 +503,6 @@ std::string render_learning_curves_svg(const Metrics& metrics, const PlotOptions
   draw_panel(svg, acc, half + 78, top, W - 24, bottom, options.x);
   svg += "</svg>\n";
   return svg;
-}
-
-void write_svg_file(const std::string& path, const std::string& contents) {
-  namespace fs = std::filesystem;
-  RESIDUAL_CHECK(!path.empty(), "no output file given");
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    RESIDUAL_CHECK(out, "cannot write '", path, "': cannot create '", tmp, "'");
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      fail("error writing '", tmp, "' (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    fail("cannot rename '", tmp, "' to '", path, "': ", ec.message());
-  }
 }
 
 }  // namespace residual

@@ -24,8 +24,4 @@ struct PlotOptions {
 std::string render_learning_curves_svg(const std::map<std::string, std::vector<double>>& metrics,
                                        const PlotOptions& options);
 
-// Writes the SVG `contents` to `path` atomically: a temporary file beside it, then a rename, so a
-// reader never sees half a file. Throws residual::Error on failure.
-void write_svg_file(const std::string& path, const std::string& contents);
-
 }  // namespace residual

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "io/metrics_writer.h"
+#include "io/atomic_file.h"
 #include "io/svg_plot.h"
 #include "launch/commands.h"
 
@@ -41,7 +42,7 @@ void add_plot_command(CLI::App& app) {
     } catch (const Error& e) {
       fail(o->metrics, ": ", e.what());
     }
-    write_svg_file(o->output, svg);
+    write_file_atomically(o->output, svg);
     std::printf("wrote %s\n", o->output.c_str());
   });
 }

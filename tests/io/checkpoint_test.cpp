@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "h5_writer.h"
+#include "io/atomic_file.h"
 #include "io/checkpoint_store.h"
 #include "io_test_util.h"
 

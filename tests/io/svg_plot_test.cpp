@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "io_test_util.h"
+#include "io/atomic_file.h"
 #include "io/metrics_writer.h"
 
 namespace residual {
@@ -309,7 +310,7 @@ TEST(SvgPlot, RoundTripsThroughAMetricsFileAndWritesAtomically) {
   const std::string svg = render_learning_curves_svg(read_metrics(csv), o);
   EXPECT_EQ(xml_problem(svg), "");
   const std::string out = dir.file("plot.svg");
-  write_svg_file(out, svg);
+  write_file_atomically(out, svg);
   std::ifstream in(out, std::ios::binary);
   std::stringstream back;
   back << in.rdbuf();
@@ -318,7 +319,7 @@ TEST(SvgPlot, RoundTripsThroughAMetricsFileAndWritesAtomically) {
   size_t files = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
   EXPECT_EQ(files, 2u);
-  expect_error([&] { write_svg_file(dir.file("no/such/dir/x.svg"), svg); },
+  expect_error([&] { write_file_atomically(dir.file("no/such/dir/x.svg"), svg); },
                {"no/such/dir/x.svg"});
 }
 
