@@ -99,7 +99,10 @@ herr_t collect_link(hid_t, const char* name, const H5L_info_t*, void* links) {
 
 class Reader {
  public:
-  Reader(hid_t file, std::string path) : file_(file), path_(std::move(path)) {}
+  // `file_bytes` bounds every size the file claims: libhdf5 1.10 allocates and copies
+  // whatever a damaged header says, so nothing larger than the file is asked of it.
+  Reader(hid_t file, std::string path, int64_t file_bytes)
+      : file_(file), path_(std::move(path)), file_bytes_(file_bytes) {}
 
   bool has(const std::string& name) const {
     return H5Lexists(file_, name.c_str(), H5P_DEFAULT) > 0;
@@ -111,7 +114,10 @@ class Reader {
     Scoped type(H5Dget_type(set.get()), H5Tclose);
     RESIDUAL_CHECK(H5Tget_class(type.get()) == H5T_STRING && !H5Tis_variable_str(type.get()), path_,
                    ": dataset '", name, "' is not a fixed-length string");
-    std::string value(H5Tget_size(type.get()), '\0');
+    const size_t size = H5Tget_size(type.get());
+    RESIDUAL_CHECK(size > 0 && static_cast<int64_t>(size) <= file_bytes_, path_, ": dataset '",
+                   name, "' claims ", size, " bytes, more than the file holds (corrupt file?)");
+    std::string value(size, '\0');
     RESIDUAL_CHECK(H5Dread(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, value.data()) >= 0,
                    path_, ": cannot read '", name, "' (corrupt file?)");
     return value.substr(0, value.find('\0'));
@@ -143,6 +149,12 @@ class Reader {
       count *= d;
       RESIDUAL_CHECK(count < (int64_t{1} << 34), path_, ": dataset '", name, "' is too large");
     }
+    RESIDUAL_CHECK(H5Tget_size(type.get()) == 4, path_, ": dataset '", name,
+                   "' is not float32");
+    RESIDUAL_CHECK(count * 4 <= file_bytes_ &&
+                       static_cast<int64_t>(H5Dget_storage_size(set.get())) == count * 4,
+                   path_, ": dataset '", name, "' does not hold the ", count,
+                   " values its shape promises (corrupt file?)");
     Tensor t = Tensor::empty(Shape(shape));
     RESIDUAL_CHECK(count == 0 || H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
                                          H5P_DEFAULT, t.raw()) >= 0,
@@ -186,7 +198,9 @@ class Reader {
     Scoped attr(H5Aopen(file_, name.c_str(), H5P_DEFAULT), H5Aclose);
     Scoped type(H5Aget_type(attr.get()), H5Tclose);
     if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0) return "";
-    std::string value(H5Tget_size(type.get()), '\0');
+    const size_t size = H5Tget_size(type.get());
+    if (size == 0 || static_cast<int64_t>(size) > file_bytes_) return "";
+    std::string value(size, '\0');
     if (H5Aread(attr.get(), type.get(), value.data()) < 0) return "";
     return value.substr(0, value.find('\0'));
   }
@@ -194,6 +208,7 @@ class Reader {
  private:
   hid_t file_;
   std::string path_;
+  int64_t file_bytes_;
 };
 
 void hash_tensors(uint64_t& h, const std::string& group, const std::map<std::string, Tensor>& tensors) {
@@ -267,7 +282,7 @@ Checkpoint read_checkpoint(const std::string& path) {
                  "' is not a readable HDF5 file (truncated or corrupt?)");
   Scoped file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   RESIDUAL_CHECK(file.ok(), "cannot open checkpoint '", path, "' (truncated or corrupt?)");
-  Reader r(file.get(), path);
+  Reader r(file.get(), path, static_cast<int64_t>(fs::file_size(path)));
   const std::string format = r.string_attribute("format");
   RESIDUAL_CHECK(format == kFormat, "'", path, "' is an HDF5 file but not a residual checkpoint",
                  format.empty() ? std::string() : " (format '" + format + "')");
