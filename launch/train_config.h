@@ -44,7 +44,7 @@ struct TrainConfig {
   Normalization normalization;
   // Checkpoints
   CheckpointPolicy checkpoint;  // checkpoint.dir empty: none
-  std::string resume;           // DIR or FILE: continue that run exactly
+  std::string resume;           // DIR or FILE: continue that run exactly (read by the command)
   std::string init_from;        // FILE: weights only
   bool non_strict = false;      // init_from: load what matches, report the rest
   // Output

@@ -53,14 +53,8 @@ AugmentConfig augment_for(const TrainConfig& c, const Dataset& data) {
 Trainer::Trainer(const TrainConfig& config, std::ostream& out,
                  std::unique_ptr<Checkpoint> resumed)
     : config_(config), out_(out) {
-  // A resumed run continues the saved one: its model, configuration and state, with only
-  // the options the train command lets a resume change (epochs, outputs) taken from here.
-  if (!resumed && !config_.resume.empty()) {
-    const std::string path = CheckpointStore::resolve(config_.resume);
-    resumed = std::make_unique<Checkpoint>(read_checkpoint(path));
-    out_ << "resuming from " << path << " (epoch " << resumed->epoch << ", step "
-         << resumed->global_step << ")\n";
-  }
+  // A resumed run continues the saved one: the caller (the train command) has read the
+  // checkpoint and merged its configuration; its model and state are restored here.
   RESIDUAL_CHECK(config_.epochs > 0, "--epochs must be positive");
   RESIDUAL_CHECK(config_.label_smoothing >= 0 && config_.label_smoothing < 1,
                  "--label-smoothing must be in [0, 1)");

@@ -26,7 +26,8 @@ struct EpochRecord {
 
 class Trainer {
  public:
-  // `resumed`: the checkpoint to continue (else config.resume is read, if set).
+  // `resumed`: the checkpoint to continue, its configuration already in `config`
+  // (launch/train_command.cpp reads it and merges what a resume may change).
   Trainer(const TrainConfig& config, std::ostream& out,
           std::unique_ptr<Checkpoint> resumed = nullptr);
   ~Trainer();
