@@ -13,10 +13,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Adds the time since `start` to profile[key] when profiling is on.
-void charge(bool on, std::map<std::string, double>& profile, const std::string& key,
+// Adds the time since `start` to profile[key + suffix]. Called only when profiling is on,
+// so a normal step builds no key strings.
+void charge(std::map<std::string, double>& profile, const std::string& key, const char* suffix,
             Clock::time_point start) {
-  if (on) profile[key] += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  profile[key + suffix] += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
 std::string expect_string(const nlohmann::json& v, const std::string& what) {
@@ -172,7 +173,7 @@ const Tensor& Model::forward(const Tensor& x, const PassContext& ctx) {
       for (int j : node.inputs) in.push_back(&outputs_[j]);
       const auto start = Clock::now();
       node.layer->forward(in, outputs_[i], ctx);
-      charge(profiling_, profile_ms_, node.layer->type() + "/forward", start);
+      if (profiling_) charge(profile_ms_, node.layer->type(), "/forward", start);
     }
   }
   return outputs_[output_];
@@ -200,8 +201,10 @@ void Model::backward(const Tensor& doutput, const PassContext& ctx) {
       written_[node.alias_of] = 1;
       continue;
     } else {
+      // The first gradient reaching a node is written in place; later ones (fan-out) go
+      // to the slot's scratch buffer and are added after the layer's backward.
       dx.assign(node.inputs.size(), nullptr);
-      std::vector<int> accumulate;
+      bool accumulates = false;
       for (size_t s = 0; s < node.inputs.size(); ++s) {
         const int j = node.inputs[s];
         if (!nodes_[j].needs_grad) continue;
@@ -210,23 +213,26 @@ void Model::backward(const Tensor& doutput, const PassContext& ctx) {
           dx[s] = &grads_[j];
         } else {
           dx[s] = &slot_scratch_[i][s];
-          accumulate.push_back(static_cast<int>(s));
+          accumulates = true;
         }
       }
       in.clear();
       for (int j : node.inputs) in.push_back(&outputs_[j]);
       const auto start = Clock::now();
       node.layer->backward(in, outputs_[i], grads_[i], dx, ctx);
-      charge(profiling_, profile_ms_, node.layer->type() + "/backward", start);
+      if (profiling_) charge(profile_ms_, node.layer->type(), "/backward", start);
       for (size_t s = 0; s < node.inputs.size(); ++s) {
         if (dx[s] == &grads_[node.inputs[s]]) written_[node.inputs[s]] = 1;
       }
-      const auto start_sum = Clock::now();
-      for (int s : accumulate) {
-        Tensor& total = grads_[node.inputs[s]];
-        ops::add_forward({&total, dx[s]}, total);
+      if (accumulates) {
+        const auto start_sum = Clock::now();
+        for (size_t s = 0; s < node.inputs.size(); ++s) {
+          if (dx[s] != &slot_scratch_[i][s]) continue;
+          Tensor& total = grads_[node.inputs[s]];
+          ops::add_forward({&total, dx[s]}, total);
+        }
+        if (profiling_) charge(profile_ms_, "(gradient sums)", "", start_sum);
       }
-      if (!accumulate.empty()) charge(profiling_, profile_ms_, "(gradient sums)", start_sum);
     }
     if (gradient_ready_) {
       for (Parameter& p : node.layer->parameters()) {

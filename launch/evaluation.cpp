@@ -18,14 +18,16 @@ void check_labels_fit(int64_t model_outputs, int64_t data_classes, const std::st
 }
 
 LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label_smoothing,
-                         Tensor& dlogits) {
+                         LossBuffers& buffers) {
+  Tensor& dlogits = buffers.dlogits;
   const int64_t n = logits.dim(0), k = logits.dim(1);
   const int32_t* y = labels.data<int32_t>();
   const float* z = logits.f32();
   dlogits.resize(logits.shape());
   LossOutcome out;
   if (k == 1) {
-    Tensor targets = Tensor::empty(Shape{n, 1});
+    Tensor& targets = buffers.targets;
+    targets.resize(Shape{n, 1});
     for (int64_t i = 0; i < n; ++i) {
       RESIDUAL_CHECK(y[i] == 0 || y[i] == 1, "label ", y[i], " of a binary model must be 0 or 1");
       targets.f32()[i] = static_cast<float>(y[i]);
@@ -51,13 +53,13 @@ EvalResult evaluate(Model& model, DataLoader& loader) {
   PassContext ctx;
   ctx.training = false;
   loader.start_epoch(0);
-  Tensor dlogits;
+  LossBuffers buffers;
   EvalResult r;
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0;
   while (const Batch* batch = loader.next()) {
     const Tensor& logits = model.forward(batch->images, ctx);
-    const LossOutcome o = compute_loss(logits, batch->labels, 0.f, dlogits);
+    const LossOutcome o = compute_loss(logits, batch->labels, 0.f, buffers);
     const int64_t n = batch->labels.numel();
     loss_sum += o.loss * n;
     top1 += o.correct;

@@ -13,8 +13,13 @@ struct LossOutcome {
   int64_t correct = 0;    // top-1 hits
   int64_t correct5 = 0;   // top-5 hits (K > 5)
 };
+// Buffers the loss writes, kept by the caller from step to step.
+struct LossBuffers {
+  Tensor dlogits;  // d(loss)/d(logits)
+  Tensor targets;  // binary models: the labels as float targets
+};
 LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label_smoothing,
-                         Tensor& dlogits);
+                         LossBuffers& buffers);
 // Checks that a data set's labels fit the model's output; names both on failure.
 void check_labels_fit(int64_t model_outputs, int64_t data_classes, const std::string& data);
 

@@ -181,7 +181,7 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
   PassContext ctx;
   ctx.training = true;
   ctx.seed = config_.seed;
-  Tensor dlogits;
+  LossBuffers loss_buffers;
   double& loss_sum = loss_sum_in_epoch_;
   int64_t& correct = correct_in_epoch_;
   int64_t& samples = samples_in_epoch_;
@@ -192,11 +192,11 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
     const double lr = learning_rate(schedule_, progress_epochs, 1.0 / steps);
     ctx.step = static_cast<uint64_t>(global_step_);
     const Tensor& logits = model_->forward(batch->images, ctx);
-    const LossOutcome o = compute_loss(logits, batch->labels, config_.label_smoothing, dlogits);
+    const LossOutcome o = compute_loss(logits, batch->labels, config_.label_smoothing, loss_buffers);
     RESIDUAL_CHECK(std::isfinite(o.loss), "the loss became ", o.loss, " at step ",
                    global_step_ + 1, " (epoch ", epoch + 1, ", batch ", done + 1,
                    "): training stopped");
-    model_->backward(dlogits, ctx);
+    model_->backward(loss_buffers.dlogits, ctx);
     const double norm = check_gradients(global_step_ + 1);
     if (config_.clip_grad_norm > 0 && norm > config_.clip_grad_norm) {
       const float factor = static_cast<float>(config_.clip_grad_norm / norm);
