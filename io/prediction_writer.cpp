@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 #include "io/hdf5_util.h"
 
 namespace residual {
@@ -44,7 +45,7 @@ void write_rows(hid_t file, const char* name, hid_t mem_type, const void* data, 
 
 PredictionWriter::PredictionWriter(const std::string& path, int64_t samples, int64_t classes)
     : path_(path), samples_(samples), classes_(classes), hdf5_(is_hdf5_path(path)) {
-  tmp_ = (fs::path(path).parent_path() / ("." + fs::path(path).filename().string() + ".tmp")).string();
+  tmp_ = temp_path_for(path);
   if (hdf5_) {
     std::lock_guard<std::mutex> lock(hdf5_mutex());
     silence_hdf5_errors();
@@ -112,8 +113,7 @@ int64_t PredictionWriter::finish() {
     csv_.close();
     RESIDUAL_CHECK(!csv_.fail(), "error writing '", tmp_, "'");
   }
-  RESIDUAL_CHECK(std::rename(tmp_.c_str(), path_.c_str()) == 0, "cannot rename '", tmp_, "' to '",
-                 path_, "'");
+  publish_file(tmp_, path_);
   finished_ = true;
   return written_;
 }

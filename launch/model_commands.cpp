@@ -1,8 +1,4 @@
 // `residual summary` and `residual export-model`.
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <iostream>
 
 #include "core/error.h"
@@ -10,6 +6,7 @@
 #include "core/model.h"
 #include "core/model_spec.h"
 #include "core/model_summary.h"
+#include "io/atomic_file.h"
 #include "launch/cli_validators.h"
 #include "launch/commands.h"
 
@@ -67,23 +64,7 @@ void add_export_model_command(CLI::App& app) {
       std::cout << text;
       return;
     }
-    // Written next to the output, then renamed: a failure leaves no partial file behind.
-    const std::string tmp = *output + ".tmp";
-    {
-      std::ofstream out(tmp);
-      RESIDUAL_CHECK(out, "cannot write '", *output, "': ", std::strerror(errno));
-      out << text;
-      out.close();
-      if (!out) {
-        std::remove(tmp.c_str());
-        fail("error writing '", tmp, "'");
-      }
-    }
-    if (std::rename(tmp.c_str(), output->c_str()) != 0) {
-      const std::string reason = std::strerror(errno);
-      std::remove(tmp.c_str());
-      fail("cannot write '", *output, "': ", reason);
-    }
+    write_file_atomically(*output, text);  // a failure leaves no partial file behind
   });
 }
 
