@@ -1,6 +1,7 @@
 #include "core/layers/config_reader.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "core/error.h"
 
@@ -27,7 +28,7 @@ const nlohmann::json* ConfigReader::raw(const std::string& key) const { return f
 
 int64_t ConfigReader::integer(const std::string& key) const {
   const auto* v = find(key);
-  if (!v) fail_key(key, "is required" + unknown_keys_hint());
+  if (!v) fail_key(key, "is required" + misspelling_hint(key));
   if (!v->is_number_integer()) fail_key(key, "must be an integer, got " + v->dump());
   return v->get<int64_t>();
 }
@@ -59,7 +60,7 @@ std::string ConfigReader::text(const std::string& key, const std::string& fallba
 
 std::array<int64_t, 2> ConfigReader::pair(const std::string& key) const {
   const auto* v = find(key);
-  if (!v) fail_key(key, "is required" + unknown_keys_hint());
+  if (!v) fail_key(key, "is required" + misspelling_hint(key));
   if (v->is_number_integer()) return {v->get<int64_t>(), v->get<int64_t>()};
   if (v->is_array() && v->size() == 2 && (*v)[0].is_number_integer() &&
       (*v)[1].is_number_integer()) {
@@ -73,18 +74,36 @@ std::array<int64_t, 2> ConfigReader::pair(const std::string& key,
   return find(key) ? pair(key) : fallback;
 }
 
-// A required key is missing: a key the layer does not know is probably its misspelling.
-std::string ConfigReader::unknown_keys_hint() const {
-  if (!config_.is_object()) return "";
-  static const std::set<std::string> kCommon = {
-      "filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "use_bias",
-      "activation", "depth_multiplier", "units", "rate", "pool_size", "shape", "momentum",
-      "epsilon", "gamma_initializer", "axis"};
-  std::string unknown;
-  for (const auto& [key, value] : config_.items()) {
-    if (seen_.count(key) == 0 && kCommon.count(key) == 0) unknown += (unknown.empty() ? "" : ", ") + key;
+namespace {
+
+// Levenshtein distance, enough to tell a misspelt key ("filter", "kernelsize").
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
   }
-  return unknown.empty() ? "" : " (the config has unknown key(s): " + unknown + ")";
+  return row[b.size()];
+}
+
+}  // namespace
+
+// A required key is missing: a present key within two edits of it is probably its
+// misspelling, and saying so beats "is required" alone.
+std::string ConfigReader::misspelling_hint(const std::string& missing) const {
+  if (!config_.is_object()) return "";
+  for (const auto& [key, value] : config_.items()) {
+    if (key != missing && edit_distance(key, missing) <= 2) {
+      return " (the config has '" + key + "': a misspelling?)";
+    }
+  }
+  return "";
 }
 
 void ConfigReader::finish() const {

@@ -30,7 +30,7 @@ class ConfigReader {
 
  private:
   const nlohmann::json* find(const std::string& key) const;
-  std::string unknown_keys_hint() const;
+  std::string misspelling_hint(const std::string& missing) const;
   std::string layer_, type_;
   const nlohmann::json& config_;
   mutable std::set<std::string> seen_;

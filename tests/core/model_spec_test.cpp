@@ -134,6 +134,19 @@ TEST(ModelSpecErrorTest, UnknownConfigKeyListsTheKnownOnes) {
   EXPECT_TRUE(has(message, "strides"));
 }
 
+// A misspelt required key is found before the unknown-key check could report it: the
+// "is required" message names the near-miss instead.
+TEST(ModelSpecErrorTest, MissingRequiredKeyNamesItsMisspelling) {
+  const std::string message = build_error(spec(
+      {input_layer(), layer("c", "Conv2D", {"input"}, {{"filter", 2}, {"kernel_size", 3}})}, "c"));
+  EXPECT_TRUE(has(message, "argument 'filters' is required"));
+  EXPECT_TRUE(has(message, "'filter': a misspelling?"));
+  const std::string unrelated = build_error(spec(
+      {input_layer(), layer("c", "Conv2D", {"input"}, {{"units", 2}, {"kernel_size", 3}})}, "c"));
+  EXPECT_TRUE(has(unrelated, "argument 'filters' is required"));
+  EXPECT_FALSE(has(unrelated, "misspelling"));
+}
+
 TEST(ModelSpecErrorTest, WrongFormatOrVersion) {
   json s = spec({input_layer(), layer("f", "Flatten", {"input"})}, "f");
   Model ok(s, registry());  // the base spec is valid
