@@ -1,7 +1,9 @@
 # CUDA is optional: where a toolkit is found (every machine here has one at
 # /usr/local/cuda) the CUDA backend is compiled; elsewhere a CPU-only build.
 set(RESIDUAL_HAVE_CUDA OFF)
-if(RESIDUAL_ENABLE_CUDA)
+if(NOT RESIDUAL_ENABLE_CUDA)
+  message(STATUS "residual: CUDA backend OFF: RESIDUAL_ENABLE_CUDA=OFF")
+else()
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
   endif()
@@ -16,6 +18,6 @@ if(RESIDUAL_ENABLE_CUDA)
     set(RESIDUAL_HAVE_CUDA ON)
     message(STATUS "residual: CUDA backend ON (${CMAKE_CUDA_COMPILER}, arch ${CMAKE_CUDA_ARCHITECTURES})")
   else()
-    message(STATUS "residual: no CUDA toolkit found, CPU-only build")
+    message(STATUS "residual: CUDA backend OFF: no CUDA compiler (looked for /usr/local/cuda/bin/nvcc and nvcc on PATH); building CPU-only")
   endif()
 endif()
