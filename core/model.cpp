@@ -25,6 +25,25 @@ std::string expect_string(const nlohmann::json& v, const std::string& what) {
   return v.get<std::string>();
 }
 
+constexpr size_t kMaxLayerName = 128;
+
+bool is_name_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '.' || c == '-';
+}
+
+// A layer name is a path component in checkpoints (parameters/<layer>/<kind>) and a word
+// in one-line messages: "", ".", "..", '/', control characters and edge spaces broke them.
+void check_layer_name(const std::string& name, size_t position) {
+  const bool ok = !name.empty() && name.size() <= kMaxLayerName && name[0] != '.' &&
+                  name[0] != '-' && std::all_of(name.begin(), name.end(), is_name_char);
+  // JSON-quoted (ASCII, invalid UTF-8 replaced): whitespace and control characters show.
+  RESIDUAL_CHECK(ok, "layer name ",
+                 nlohmann::json(name).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace),
+                 " (layer ", position, " of \"layers\") is not allowed: a layer name is 1 to ",
+                 kMaxLayerName, " characters from A-Z a-z 0-9 _ . - and does not begin with . or -");
+}
+
 }  // namespace
 
 Model::Model(const nlohmann::json& spec, const LayerRegistry& registry) {
@@ -73,6 +92,7 @@ void Model::add_nodes(const nlohmann::json& spec, const LayerRegistry& registry)
                    entry.dump());
     RESIDUAL_CHECK(entry.contains("name"), "a layer without a \"name\": ", entry.dump());
     const std::string name = expect_string(entry["name"], "a layer name");
+    check_layer_name(name, nodes_.size() + 1);
     RESIDUAL_CHECK(entry.contains("type"), "layer '", name, "' has no \"type\"");
     const std::string type = expect_string(entry["type"], "the type of layer '" + name + "'");
     RESIDUAL_CHECK(!index.count(name), "two layers are named '", name, "'");
@@ -234,12 +254,31 @@ void Model::backward(const Tensor& doutput, const PassContext& ctx) {
         if (profiling_) charge(profile_ms_, "(gradient sums)", "", start_sum);
       }
     }
-    if (gradient_ready_) {
+    for (const auto& listener : gradient_ready_) {
       for (Parameter& p : node.layer->parameters()) {
-        if (p.trainable) gradient_ready_(p);
+        if (p.trainable) listener(p);
       }
     }
   }
+}
+
+std::vector<std::string> Model::layers_not_reaching_output() const {
+  std::vector<char> reaches(nodes_.size(), 0);
+  reaches[output_] = 1;
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    for (int c : nodes_[*it].consumers) reaches[*it] = reaches[*it] || reaches[c];
+  }
+  std::vector<std::string> names;
+  for (int i : order_) {
+    if (reaches[i]) continue;
+    for (const Parameter& p : nodes_[i].layer->parameters()) {
+      if (p.trainable) {
+        names.push_back(nodes_[i].name);
+        break;
+      }
+    }
+  }
+  return names;
 }
 
 std::vector<Parameter*> Model::parameters() {
@@ -272,6 +311,16 @@ nlohmann::json Model::to_json() const {
   }
   return {{"format", "residual-model"}, {"version", 1}, {"name", name_},
           {"layers", layers}, {"outputs", {nodes_[output_].name}}};
+}
+
+int64_t Model::classifier_outputs() const {
+  const ModelNode& out = nodes_[output_];
+  RESIDUAL_CHECK(out.shape.rank() == 1 && out.shape[0] >= 1, "model '", name_,
+                 "': the output layer '", out.name, "' (", out.layer->type(), ") gives ",
+                 out.shape.str(), " per sample, but a classifier needs one vector of logits per "
+                 "sample, [classes] (or [1] for a binary sigmoid model): end the model with "
+                 "Flatten or GlobalAveragePooling2D and a Dense layer");
+  return out.shape[0];
 }
 
 void Model::set_profiling(bool on) {

@@ -34,6 +34,11 @@ class Model {
   const std::string& name() const { return name_; }
   Shape input_shape() const { return nodes_[input_].shape; }
   Shape output_shape() const { return nodes_[output_].shape; }
+  // The number of outputs of a classifier: its output must be one vector per sample,
+  // [classes] (softmax) or [1] (binary sigmoid). Any other output shape is an Error naming
+  // the output layer and its shape. Train, eval, predict and bench call this; summary and
+  // export-model do not, they show any graph.
+  int64_t classifier_outputs() const;
   const std::vector<ModelNode>& nodes() const { return nodes_; }
   // The nodes in the order they run.
   const std::vector<int>& order() const { return order_; }
@@ -49,9 +54,14 @@ class Model {
   // Every parameter and buffer, in forward order.
   std::vector<Parameter*> parameters();
   std::vector<Parameter*> trainable_parameters();
+  // Adds a listener (the gradient reducer, profiling, clipping...); listeners are
+  // called in the order they were added and cannot be removed.
   void on_gradient_ready(std::function<void(Parameter&)> callback) {
-    gradient_ready_ = std::move(callback);
+    gradient_ready_.push_back(std::move(callback));
   }
+  // Layers with trainable parameters whose output never reaches the model's output:
+  // their gradients are always zero (a branch of a model file left unconnected).
+  std::vector<std::string> layers_not_reaching_output() const;
 
   // The graph written back out, every layer's config with its defaults filled in.
   nlohmann::json to_json() const;
@@ -74,7 +84,7 @@ class Model {
   std::vector<Tensor> outputs_, grads_;
   std::vector<std::vector<Tensor>> slot_scratch_;  // per node and input slot
   std::vector<char> written_;
-  std::function<void(Parameter&)> gradient_ready_;
+  std::vector<std::function<void(Parameter&)>> gradient_ready_;
   bool profiling_ = false;
   std::map<std::string, double> profile_ms_;
 };

@@ -31,7 +31,7 @@ DataLoader::DataLoader(const Dataset& data, LoaderConfig config)
   RESIDUAL_CHECK(config_.batch_size > 0, "batch size must be positive");
   RESIDUAL_CHECK(config_.world_size > 0 && config_.rank >= 0 && config_.rank < config_.world_size,
                  "rank ", config_.rank, " outside world size ", config_.world_size);
-  const int64_t global = config_.batch_size * config_.world_size;
+  const int64_t global = config_.batch_size;
   batches_ = config_.drop_last ? data_.size() / global : (data_.size() + global - 1) / global;
   RESIDUAL_CHECK(batches_ > 0, data_.description(), " has ", data_.size(),
                  " samples, fewer than one global batch of ", global);
@@ -50,11 +50,14 @@ int64_t DataLoader::samples_per_epoch() const {
   return total;
 }
 
+int64_t DataLoader::global_size(int64_t batch_number) const {
+  return std::min(config_.batch_size, data_.size() - batch_number * config_.batch_size);
+}
+
 std::pair<int64_t, int64_t> DataLoader::shard(int64_t batch_number) const {
-  const int64_t global = config_.batch_size * config_.world_size;
-  const int64_t start = batch_number * global;
-  const int64_t size = std::min(global, data_.size() - start);
-  // An incomplete last global batch (evaluation only) is split as evenly as possible.
+  const int64_t size = global_size(batch_number);
+  const int64_t start = batch_number * config_.batch_size;
+  // Split as evenly as possible: the first size % world_size ranks get one more.
   const int64_t begin = start + size * config_.rank / config_.world_size;
   const int64_t end = start + size * (config_.rank + 1) / config_.world_size;
   return {begin, end};
@@ -122,6 +125,7 @@ void DataLoader::fill(int64_t batch_number, Batch& out, std::vector<float>& scra
   out.images.resize(sample_shape_.with_batch(n));
   out.labels.resize(Shape{n}, Device::cpu(), DType::kInt32);
   out.index = batch_number;
+  out.global_size = global_size(batch_number);
   data_.read_batch(order_.data() + begin, n, out.images.f32(), out.labels.data<int32_t>());
   const bool normalize = !config_.normalization.mean.empty();
   for (int64_t i = 0; i < n; ++i) {

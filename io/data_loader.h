@@ -1,7 +1,9 @@
 #pragma once
 // Batches from a Dataset for one rank: samples are drawn by global index from a
-// permutation of (seed, epoch), each global batch is cut into world_size equal shards and
-// rank r takes shard r, so k ranks see exactly the samples one process would. Worker
+// permutation of (seed, epoch), each global batch is cut into world_size shards as equal
+// as they can be (128 over 3 ranks: 43, 43, 42; a rank may get none when the batch is
+// smaller than the world) and rank r takes shard r, so k ranks see exactly the samples one
+// process would. Worker
 // threads read, augment and normalise batches ahead of the training loop.
 #include <condition_variable>
 #include <cstdint>
@@ -16,7 +18,7 @@
 namespace residual {
 
 struct LoaderConfig {
-  int64_t batch_size = 128;  // per rank
+  int64_t batch_size = 128;  // global: the samples of one step over all ranks
   int rank = 0, world_size = 1;
   bool shuffle = true;
   // Training drops the last incomplete global batch (every step has the same size on
@@ -33,6 +35,7 @@ struct Batch {
   Tensor images;      // N x H x W x C, normalised
   Tensor labels;      // N, int32
   int64_t index = 0;  // batch number within the epoch
+  int64_t global_size = 0;  // samples of this global batch over all ranks
 };
 
 class DataLoader {
@@ -58,6 +61,8 @@ class DataLoader {
   void stop_workers();
   void worker(int id, int64_t first_batch);
   void fill(int64_t batch_number, Batch& out, std::vector<float>& scratch);
+  // Samples in global batch `batch_number` (the last one may be short in evaluation).
+  int64_t global_size(int64_t batch_number) const;
   // This rank's [begin, end) range of positions in the permutation for a batch.
   std::pair<int64_t, int64_t> shard(int64_t batch_number) const;
 

@@ -5,17 +5,22 @@
 #include "core/model_spec.h"
 #include "launch/benchmark.h"
 #include "launch/cli_validators.h"
+#include "distributed/job.h"
 #include "launch/commands.h"
+#include "launch/option_checks.h"
+#include "launch/path_checks.h"
 #include "ops/ops.h"
 
 namespace residual {
 
 void add_threads_option(CLI::App& command, int& threads) {
   command.add_option("--threads", threads, "CPU threads (default: all cores)")
-      ->check(kPositive);
+      ->check(kThreadCount);
 }
 
 void apply_threads(int threads) {
+  // Under mpirun, the ranks of a node share its cores unless told otherwise.
+  if (threads == 0) threads = default_threads_per_rank();
   if (threads > 0) ops::set_num_threads(threads);
 }
 
@@ -30,19 +35,20 @@ void add_bench_command(CLI::App& app) {
   command->add_option("--model", o->config.model, "zoo model name or model JSON file")
       ->capture_default_str();
   command->add_option("--batch-size", o->config.batch_size, "images per step")
-      ->check(kPositive)->capture_default_str();
+      ->check(kBatchSize)->capture_default_str();
   command->add_option("--steps", o->config.steps, "timed steps")
-      ->check(kPositive)->capture_default_str();
+      ->check(integer_in_range(1, 1000000))->capture_default_str();
   command->add_option("--warmup", o->config.warmup, "untimed steps first")
-      ->check(kNonNegative)->capture_default_str();
+      ->check(integer_in_range(0, 1000000))->capture_default_str();
   command->add_option("--input", o->input, "input shape CxHxW (default: the model's)");
   command->add_option("--classes", o->config.classes, "output classes (default: the model's)")
-      ->check(kPositive);
+      ->check(kClassCount);
   command->add_flag("--profile", o->config.profile, "print time per layer type and phase");
   add_threads_option(*command, o->threads);
   command->callback([o] {
+    check_model_argument(o->config.model);
+    if (!o->input.empty()) o->config.input_hwc = parse_input_shape(o->input);
     apply_threads(o->threads);
-    if (!o->input.empty()) o->config.input_hwc = parse_chw(o->input);
     const BenchResult r = run_benchmark(o->config, std::cout);
     std::printf("forward_ms=%.2f loss_ms=%.2f backward_ms=%.2f update_ms=%.2f step_ms=%.2f\n",
                 r.forward_ms, r.loss_ms, r.backward_ms, r.update_ms, r.step_ms);

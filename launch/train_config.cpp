@@ -46,6 +46,11 @@ void for_each_field(Config& c, Visit&& visit) {
   visit("label_smoothing", c.label_smoothing);
   visit("clip_grad_norm", c.clip_grad_norm);
   visit("seed", c.seed);
+  visit("sync_bn", c.sync_bn);
+  visit("sync_bn_group_size", c.sync_bn_group_size);
+  visit("accumulate", c.accumulate);
+  visit("bucket_cap_mb", c.bucket_cap_mb);
+  visit("comm_timeout_s", c.comm_timeout_s);
   visit("checkpoint_every_epochs", c.checkpoint.every_epochs);
   visit("checkpoint_every_steps", c.checkpoint.every_steps);
   visit("keep_last", c.checkpoint.keep_last);

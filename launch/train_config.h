@@ -42,6 +42,14 @@ struct TrainConfig {
   // Filled from the training set when normalize is auto (kept in checkpoints so
   // evaluation normalises exactly as training did).
   Normalization normalization;
+  // Data parallelism (docs/distributed.md). batch_size above is the *global* batch:
+  // the ranks split it. accumulate > 1 splits each rank's share into that many
+  // micro-batches whose gradients are added before the one all-reduce of the step.
+  bool sync_bn = false;
+  int64_t sync_bn_group_size = 0;  // ranks per synchronized BN group (0: the whole world)
+  int64_t accumulate = 1;
+  double bucket_cap_mb = 25;
+  double comm_timeout_s = 300;
   // Checkpoints
   CheckpointPolicy checkpoint;  // checkpoint.dir empty: none
   std::string resume;           // DIR or FILE: continue that run exactly (read by the command)

@@ -2,12 +2,17 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/model_spec.h"
 #include "core/model_summary.h"
 #include "core/zoo/zoo.h"
+#include "distributed/consistency.h"
+#include "distributed/job.h"
+#include "distributed/sync_batch_norm.h"
 #include "io/metrics_writer.h"
 #include "launch/evaluation.h"
 #include "launch/model_state.h"
@@ -51,8 +56,8 @@ AugmentConfig augment_for(const TrainConfig& c, const Dataset& data) {
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& config, std::ostream& out,
-                 std::unique_ptr<Checkpoint> resumed)
-    : config_(config), out_(out) {
+                 std::unique_ptr<Checkpoint> resumed, Communicator& world)
+    : config_(config), out_(out), world_(world) {
   // A resumed run continues the saved one: the caller (the train command) has read the
   // checkpoint and merged its configuration; its model and state are restored here.
   RESIDUAL_CHECK(config_.epochs > 0, "--epochs must be positive");
@@ -72,14 +77,16 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out,
   RESIDUAL_CHECK(model_->input_shape() == train_data_->sample_shape(), "model '",
                  model_->name(), "' takes images of ", model_->input_shape().str(), " but ",
                  train_data_->description(), " has images of ", train_data_->sample_shape().str());
-  const int64_t outputs = model_->output_shape()[0];
+  const int64_t outputs = model_->classifier_outputs();
   check_labels_fit(outputs, train_data_->num_classes(), train_data_->description());
   check_labels_fit(outputs, val_data_->num_classes(), val_data_->description());
   binary_ = outputs == 1;
   model_->initialize(config_.seed);
 
   LoaderConfig lc;
-  lc.batch_size = config_.batch_size;
+  lc.batch_size = config_.batch_size;  // global: the loader gives this rank its share
+  lc.rank = world_.rank();
+  lc.world_size = world_.size();
   lc.seed = config_.seed;
   lc.workers = config_.workers;
   RESIDUAL_CHECK(config_.normalization.mean.size() == config_.normalization.std.size(),
@@ -106,6 +113,9 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out,
   val_loader_ = std::make_unique<DataLoader>(*val_data_, eval_lc);
 
   params_ = model_->trainable_parameters();
+  for (Parameter* p : model_->parameters()) {
+    if (!p->trainable) buffers_.push_back(p);
+  }
   optimizer_ = make_optimizer(params_, config_.optimizer);
   schedule_ = config_.schedule;
   if (config_.lr_scaling == "linear") schedule_.base_lr *= config_.batch_size / 256.0;
@@ -117,8 +127,29 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out,
                  config_.init_from);
   }
   if (resumed) restore(*resumed);
-  if (!config_.checkpoint.dir.empty()) store_ = std::make_unique<CheckpointStore>(config_.checkpoint);
-  if (!config_.metrics_file.empty()) {
+  check_ranks_agree_at_start();
+  // One replica: whatever each rank initialised or read, rank 0's weights win.
+  broadcast_parameters(world_, model_->parameters());
+  world_.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(config_.comm_timeout_s * 1000)));
+  if (config_.sync_bn) {
+    bn_group_ = make_batch_norm_group(world_, config_.sync_bn_group_size);
+    sync_bn_ = std::make_unique<CommunicatorReplicaSum>(*bn_group_);
+  }
+  TrainStepConfig sc;
+  sc.label_smoothing = config_.label_smoothing;
+  sc.clip_grad_norm = config_.clip_grad_norm;
+  sc.accumulate = config_.accumulate;
+  sc.reducer.bucket_cap_bytes = static_cast<int64_t>(config_.bucket_cap_mb * (1 << 20));
+  step_ = std::make_unique<TrainStep>(*model_, *optimizer_, world_, sync_bn_.get(), sc);
+  for (const std::string& layer : model_->layers_not_reaching_output()) {
+    out_ << "warning: layer '" << layer << "' does not reach the model's output: its "
+         << "parameters always get zero gradients\n";
+  }
+  const bool rank0 = world_.rank() == 0;
+  if (!config_.checkpoint.dir.empty() && rank0) {
+    store_ = std::make_unique<CheckpointStore>(config_.checkpoint);
+  }
+  if (!config_.metrics_file.empty() && rank0) {
     // Rewritten from the history a resume restored, so rows written after the last
     // checkpoint by the interrupted run do not appear twice.
     metrics_ = std::make_unique<MetricsWriter>(config_.metrics_file, false);
@@ -128,7 +159,9 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out,
   out_ << "model " << model_->name() << ": " << with_commas(count_parameters(*model_).trainable)
        << " trainable parameters, input " << model_->input_shape().str() << ", " << outputs
        << " outputs\n"
-       << "train " << train_data_->description() << "\n"
+       << "train " << train_data_->description() << ", global batch " << config_.batch_size
+       << " over " << world_.size() << (world_.size() == 1 ? " rank" : " ranks")
+       << (config_.sync_bn ? ", synchronized batch norm" : "") << "\n"
        << "eval  " << val_data_->description() << "\n";
 }
 
@@ -139,8 +172,13 @@ void Trainer::run() {
     EpochRecord r;
     r.epoch = epoch + 1;
     const auto start = Clock::now();
-    train_epoch(epoch, r);
-    const EvalResult e = evaluate(*model_, *val_loader_);
+    if (!train_epoch(epoch, r)) {
+      save_checkpoint(batch_in_epoch_);  // a stop signal: the step is done, save and leave
+      return;
+    }
+    average_running_statistics();
+    world_.set_phase("held-out evaluation after epoch " + std::to_string(epoch + 1));
+    const EvalResult e = evaluate_all_ranks();
     r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     r.val_loss = e.loss;
     r.val_top1 = e.top1;
@@ -165,14 +203,14 @@ void Trainer::run() {
     }
     write_metrics(r, "epoch");
     const bool last = r.epoch == config_.epochs;
-    if (store_ && (last || (config_.checkpoint.every_epochs > 0 &&
-                            r.epoch % config_.checkpoint.every_epochs == 0))) {
+    if (!config_.checkpoint.dir.empty() &&
+        (last || (config_.checkpoint.every_epochs > 0 && r.epoch % config_.checkpoint.every_epochs == 0))) {
       save_checkpoint(0);
     }
   }
 }
 
-void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
+bool Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
   const int64_t steps = train_loader_->batches_per_epoch();
   Progress progress(out_, show_bar_, show_bar_ ? 0 : config_.log_every);
   progress.start_epoch(epoch, config_.epochs, steps);
@@ -181,7 +219,6 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
   PassContext ctx;
   ctx.training = true;
   ctx.seed = config_.seed;
-  LossBuffers loss_buffers;
   double& loss_sum = loss_sum_in_epoch_;
   int64_t& correct = correct_in_epoch_;
   int64_t& samples = samples_in_epoch_;
@@ -191,27 +228,27 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
     const double progress_epochs = epoch + static_cast<double>(done) / steps;
     const double lr = learning_rate(schedule_, progress_epochs, 1.0 / steps);
     ctx.step = static_cast<uint64_t>(global_step_);
-    const Tensor& logits = model_->forward(batch->images, ctx);
-    const LossOutcome o = compute_loss(logits, batch->labels, config_.label_smoothing, loss_buffers);
-    RESIDUAL_CHECK(std::isfinite(o.loss), "the loss became ", o.loss, " at step ",
-                   global_step_ + 1, " (epoch ", epoch + 1, ", batch ", done + 1,
-                   "): training stopped");
-    model_->backward(loss_buffers.dlogits, ctx);
-    const double norm = check_gradients(global_step_ + 1);
-    if (config_.clip_grad_norm > 0 && norm > config_.clip_grad_norm) {
-      const float factor = static_cast<float>(config_.clip_grad_norm / norm);
-      for (Parameter* p : params_) ops::scale_inplace(p->grad, factor);
+    world_.set_phase("step " + std::to_string(global_step_ + 1) + " (epoch " + std::to_string(epoch + 1) +
+                     ", batch " + std::to_string(done + 1) + ")");
+    const StepResult result = step_->run(batch->images, batch->labels, batch->global_size,
+                                         static_cast<float>(lr), ctx);
+    const double before = loss_sum;
+    const bool stop = synchronize_step(result);
+    const double step_loss = (loss_sum - before) / static_cast<double>(batch->global_size);
+    if (!std::isfinite(step_loss)) {
+      throw JobWideError("the loss became " + std::to_string(step_loss) + " at step " +
+                         std::to_string(global_step_ + 1) + " (epoch " + std::to_string(epoch + 1) +
+                         ", batch " + std::to_string(done + 1) + "): training stopped");
     }
-    optimizer_->step(static_cast<float>(lr));
-    const int64_t n = batch->labels.numel();
-    loss_sum += o.loss * n;
-    correct += o.correct;
-    samples += n;
     ++done;
     ++global_step_;
     record.lr = last_lr_ = lr;
-    progress.step(done, n, loss_sum / samples, lr);
-    if (store_ && config_.checkpoint.every_steps > 0 &&
+    progress.step(done, batch->global_size, loss_sum / samples, lr);
+    if (stop) {
+      progress.end_epoch();
+      return false;
+    }
+    if (config_.checkpoint.every_steps > 0 &&
         global_step_ % config_.checkpoint.every_steps == 0 && done < steps) {
       save_checkpoint(done);
     }
@@ -234,18 +271,58 @@ void Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
   record.images_per_s = seconds > 0 ? samples / seconds : 0;
   loss_sum = 0;
   correct = samples = done = 0;
+  return true;
 }
 
-double Trainer::check_gradients(int64_t step) {
-  double total = 0;
-  for (auto it = params_.rbegin(); it != params_.rend(); ++it) {
-    const double sq = ops::squared_norm((*it)->grad);
-    RESIDUAL_CHECK(std::isfinite(sq), "the gradient of ", (*it)->name,
-                   " became non-finite at step ", step,
-                   " (the first in backward order): training stopped");
-    total += sq;
+bool Trainer::synchronize_step(const StepResult& step) {
+  const uint32_t fingerprint = world_.log().take_fingerprint();
+  const double f = fingerprint;
+  double sums[6] = {step.loss_sum, static_cast<double>(step.correct), static_cast<double>(step.samples),
+                    stop_signal() != 0 ? 1.0 : 0.0, f, f * f};
+  world_.all_reduce(sums, 6, "step statistics");
+  const double k = world_.size();
+  if (sums[4] != k * f || sums[5] != k * f * f) {
+    // Exact: 20-bit fingerprints, squares and sums over < 2^12 ranks fit a double.
+    end_job("rank " + std::to_string(world_.rank()) + ": the ranks issued different collectives in " +
+                world_.phase() + "; this rank's last collectives: " + world_.log().history(),
+            1);
   }
-  return std::sqrt(total);
+  loss_sum_in_epoch_ += sums[0];
+  correct_in_epoch_ += static_cast<int64_t>(sums[1]);
+  samples_in_epoch_ += static_cast<int64_t>(sums[2]);
+  if (sums[3] > 0 && stopped_by_ == 0) stopped_by_ = stop_signal() != 0 ? stop_signal() : SIGTERM;
+  return sums[3] > 0;
+}
+
+EvalResult Trainer::evaluate_all_ranks() {
+  EvalResult local = evaluate(*model_, *val_loader_);
+  // Each rank saw its share of every held-out batch, once: the sums are the whole set.
+  double sums[4] = {local.loss * local.samples, local.top1 * local.samples, local.top5 * local.samples,
+                    static_cast<double>(local.samples)};
+  world_.all_reduce(sums, 4, "held-out statistics");
+  EvalResult all;
+  all.samples = static_cast<int64_t>(sums[3]);
+  if (all.samples > 0) {
+    all.loss = sums[0] / sums[3];
+    all.top1 = sums[1] / sums[3];
+    all.top5 = sums[2] / sums[3];
+  }
+  return all;
+}
+
+void Trainer::average_running_statistics() {
+  // With --sync-bn every rank already holds the same (global) statistics.
+  if (!config_.sync_bn) average_across_ranks(world_, buffers_);
+}
+
+void Trainer::check_ranks_agree_at_start() {
+  nlohmann::json facts = to_json(config_);
+  facts.erase("workers");  // how each rank reads its data may differ
+  facts["model_hash"] = std::to_string(fnv1a(model_->to_json().dump()));
+  facts["train_samples"] = train_data_->size();
+  facts["held_out_samples"] = val_data_->size();
+  facts["resumed_step"] = global_step_;
+  check_ranks_agree(world_, facts);
 }
 
 void Trainer::write_metrics(const EpochRecord& r, const char* kind) {
@@ -270,81 +347,3 @@ void Trainer::write_metrics(const EpochRecord& r, const char* kind) {
 
 }  // namespace residual
 
-namespace residual {
-
-Checkpoint Trainer::snapshot(int64_t batch_in_epoch) {
-  Checkpoint c;
-  c.model = model_->to_json();
-  c.config = to_json(config_);
-  store_weights(*model_, c);
-  c.optimizer = config_.optimizer.kind;
-  c.optimizer_steps = optimizer_->steps_taken();
-  for (auto& [name, t] : optimizer_->state()) c.optimizer_state[name] = *t;
-  c.epoch = static_cast<int64_t>(history_.size());
-  c.global_step = global_step_;
-  c.batch_in_epoch = batch_in_epoch;
-  c.samples_in_epoch = batch_in_epoch ? samples_in_epoch_ : 0;
-  c.correct_in_epoch = batch_in_epoch ? correct_in_epoch_ : 0;
-  c.loss_sum_in_epoch = batch_in_epoch ? loss_sum_in_epoch_ : 0;
-  c.seed = config_.seed;
-  c.global_batch_size = config_.batch_size;
-  c.world_size = 1;
-  c.learning_rate = last_lr_;
-  c.metrics = nlohmann::json::array();
-  for (const EpochRecord& r : history_) {
-    c.metrics.push_back({{"epoch", r.epoch}, {"step", r.step}, {"lr", r.lr},
-                         {"train_loss", r.train_loss}, {"train_top1", r.train_top1},
-                         {"val_loss", r.val_loss}, {"val_top1", r.val_top1},
-                         {"val_top5", r.val_top5}, {"images_per_s", r.images_per_s},
-                         {"seconds", r.seconds}});
-  }
-  c.best_metric = config_.checkpoint.best_metric;
-  c.best_value = best_value_;
-  c.best_epoch = best_epoch_;
-  return c;
-}
-
-void Trainer::restore(const Checkpoint& c) {
-  load_weights(*model_, c, true, out_, "the resumed checkpoint");
-  RESIDUAL_CHECK(c.optimizer == config_.optimizer.kind, "the checkpoint was trained with ",
-                 c.optimizer, ", not ", config_.optimizer.kind);
-  for (auto& [name, t] : optimizer_->state()) {
-    auto it = c.optimizer_state.find(name);
-    RESIDUAL_CHECK(it != c.optimizer_state.end() && it->second.shape() == t->shape(),
-                   "the checkpoint lacks optimizer state '", name, "'");
-    t->copy_from(it->second);
-  }
-  optimizer_->set_steps_taken(c.optimizer_steps);
-  global_step_ = c.global_step;
-  batch_in_epoch_ = c.batch_in_epoch;
-  samples_in_epoch_ = c.samples_in_epoch;
-  correct_in_epoch_ = c.correct_in_epoch;
-  loss_sum_in_epoch_ = c.loss_sum_in_epoch;
-  last_lr_ = c.learning_rate;
-  best_value_ = c.best_value;
-  best_epoch_ = c.best_epoch;
-  history_.clear();
-  for (const auto& m : c.metrics) {
-    EpochRecord r;
-    r.epoch = m.value("epoch", int64_t{0});
-    r.step = m.value("step", int64_t{0});
-    r.lr = m.value("lr", 0.0);
-    r.train_loss = m.value("train_loss", 0.0);
-    r.train_top1 = m.value("train_top1", 0.0);
-    r.val_loss = m.value("val_loss", 0.0);
-    r.val_top1 = m.value("val_top1", 0.0);
-    r.val_top5 = m.value("val_top5", 0.0);
-    r.images_per_s = m.value("images_per_s", 0.0);
-    r.seconds = m.value("seconds", 0.0);
-    history_.push_back(r);
-  }
-  RESIDUAL_CHECK(static_cast<int64_t>(history_.size()) == c.epoch,
-                 "the checkpoint's metrics history does not match its epoch ", c.epoch);
-}
-
-void Trainer::save_checkpoint(int64_t batch_in_epoch) {
-  const std::string path = store_->save(snapshot(batch_in_epoch));
-  if (!show_bar_) out_ << "checkpoint " << path << "\n" << std::flush;
-}
-
-}  // namespace residual

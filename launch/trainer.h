@@ -1,7 +1,8 @@
 #pragma once
-// The training loop: epochs of steps (forward, loss, backward, finiteness check,
-// clipping, optimizer step), evaluation after each epoch, metrics and progress. It holds
-// no I/O format or device logic of its own.
+// The training loop: epochs of steps (TrainStep: forward, loss, backward with the
+// gradient all-reduce, finiteness check, clipping, optimizer step), evaluation after each
+// epoch, metrics and progress. Every rank runs it; rank 0 alone prints and writes files.
+// It holds no I/O format or device logic of its own.
 #include <memory>
 #include <ostream>
 #include <string>
@@ -12,7 +13,9 @@
 #include "io/checkpoint.h"
 #include "io/checkpoint_store.h"
 #include "io/data_loader.h"
+#include "distributed/communicator.h"
 #include "launch/train_config.h"
+#include "launch/train_step.h"
 
 namespace residual {
 
@@ -28,19 +31,33 @@ class Trainer {
  public:
   // `resumed`: the checkpoint to continue, its configuration already in `config`
   // (launch/train_command.cpp reads it and merges what a resume may change).
-  Trainer(const TrainConfig& config, std::ostream& out,
-          std::unique_ptr<Checkpoint> resumed = nullptr);
+  // `world`: every rank of the job (a local communicator for one process). `out`: where
+  // progress goes (rank 0's standard output; the other ranks pass a null stream).
+  Trainer(const TrainConfig& config, std::ostream& out, std::unique_ptr<Checkpoint> resumed,
+          Communicator& world);
   ~Trainer();
-  // Runs the remaining epochs; throws Error on a non-finite loss or gradient.
+  // Runs the remaining epochs; throws Error on a non-finite loss or gradient. Returns
+  // early, after a checkpoint (when a directory was given), when a SIGINT or SIGTERM
+  // reached any rank: stopped_by() then says which signal.
   void run();
+  int stopped_by() const { return stopped_by_; }
+  // The checkpoint directory a stopped run resumes from ("" when there is none).
+  const std::string& checkpoint_dir() const { return config_.checkpoint.dir; }
   Model& model() { return *model_; }
   const std::vector<EpochRecord>& history() const { return history_; }
 
  private:
-  void train_epoch(int64_t epoch, EpochRecord& record);
-  // Throws naming the first parameter (in backward order) whose gradient is not finite;
-  // returns the global gradient norm.
-  double check_gradients(int64_t step);
+  // False when a stop signal ended the epoch early.
+  bool train_epoch(int64_t epoch, EpochRecord& record);
+  // After each step, one small all-reduce: the step's loss/accuracy sums, a stop request
+  // from any rank, and a fingerprint of the collectives each rank issued in the step (the
+  // ranks must have issued the same ones). Returns true when the job is to stop.
+  bool synchronize_step(const StepResult& step);
+  EvalResult evaluate_all_ranks();
+  void check_ranks_agree_at_start();
+  // Batch-norm running statistics: each rank's own without --sync-bn; averaged over the
+  // ranks before evaluation and checkpoints (docs/distributed.md).
+  void average_running_statistics();
   void write_metrics(const EpochRecord& r, const char* kind);
   // The whole training state, for a checkpoint; and back.
   Checkpoint snapshot(int64_t batch_in_epoch);
@@ -49,6 +66,11 @@ class Trainer {
 
   TrainConfig config_;
   std::ostream& out_;
+  Communicator& world_;
+  std::unique_ptr<Communicator> bn_group_;
+  std::unique_ptr<ReplicaSum> sync_bn_;
+  std::unique_ptr<TrainStep> step_;
+  std::vector<Parameter*> buffers_;  // non-trainable (BN running statistics)
   std::unique_ptr<Dataset> train_data_, val_data_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<DataLoader> train_loader_, val_loader_;
@@ -65,6 +87,7 @@ class Trainer {
   int64_t global_step_ = 0;
   bool binary_ = false;
   bool show_bar_ = false;
+  int stopped_by_ = 0;
   std::unique_ptr<MetricsWriter> metrics_;
 };
 

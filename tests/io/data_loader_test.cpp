@@ -77,32 +77,56 @@ TEST(DataLoader, ShuffleIsAPermutationFixedBySeedAndEpoch) {
   EXPECT_EQ(unique.size(), 500u);
 }
 
+// Labels of an epoch, one vector per batch, and each batch's global size.
+std::vector<std::vector<int32_t>> epoch_batches(DataLoader& loader, uint64_t epoch,
+                                                std::vector<int64_t>* global_sizes = nullptr) {
+  std::vector<std::vector<int32_t>> out;
+  loader.start_epoch(epoch, 0);
+  while (const Batch* b = loader.next()) {
+    out.emplace_back(b->labels.data<int32_t>(), b->labels.data<int32_t>() + b->labels.numel());
+    if (global_sizes) global_sizes->push_back(b->global_size);
+  }
+  return out;
+}
+
+// --batch-size is the global batch: k ranks together see exactly one process's batches,
+// shares as equal as they can be (uneven when k does not divide the batch, empty when
+// the batch is smaller than the world).
 TEST(DataLoader, RanksSplitEachGlobalBatchExactly) {
   SyntheticDataset data = make_data(1003);
-  for (int world : {2, 3}) {
-    LoaderConfig single;
-    single.batch_size = 8 * world;
-    DataLoader one(data, single);
-    std::vector<int32_t> reference;
-    within_seconds(20, [&] { reference = epoch_labels(one, 4); });
-    std::vector<std::vector<int32_t>> per_rank(world);
-    for (int r = 0; r < world; ++r) {
-      LoaderConfig c;
-      c.batch_size = 8;
-      c.rank = r;
-      c.world_size = world;
-      DataLoader loader(data, c);
-      within_seconds(20, [&] { per_rank[r] = epoch_labels(loader, 4); });
-      EXPECT_EQ(loader.batches_per_epoch(), one.batches_per_epoch());
-    }
-    // Global batch k is rank 0's batch k, then rank 1's, ...
-    std::vector<int32_t> merged;
-    for (int64_t k = 0; k < one.batches_per_epoch(); ++k) {
-      for (int r = 0; r < world; ++r) {
-        merged.insert(merged.end(), per_rank[r].begin() + k * 8, per_rank[r].begin() + (k + 1) * 8);
+  for (int64_t global : {24, 7, 2}) {
+    for (bool drop_last : {true, false}) {
+      LoaderConfig single;
+      single.batch_size = global;
+      single.drop_last = drop_last;
+      DataLoader one(data, single);
+      std::vector<std::vector<int32_t>> reference;
+      within_seconds(20, [&] { reference = epoch_batches(one, 4); });
+      for (int world : {2, 3}) {
+        std::vector<std::vector<std::vector<int32_t>>> per_rank(world);
+        std::vector<int64_t> sizes;
+        for (int r = 0; r < world; ++r) {
+          LoaderConfig c = single;
+          c.rank = r;
+          c.world_size = world;
+          DataLoader loader(data, c);
+          within_seconds(20, [&] { per_rank[r] = epoch_batches(loader, 4, r == 0 ? &sizes : nullptr); });
+          ASSERT_EQ(loader.batches_per_epoch(), one.batches_per_epoch());
+        }
+        for (size_t k = 0; k < reference.size(); ++k) {
+          std::vector<int32_t> merged;
+          size_t smallest = reference[k].size(), largest = 0;
+          for (int r = 0; r < world; ++r) {
+            merged.insert(merged.end(), per_rank[r][k].begin(), per_rank[r][k].end());
+            smallest = std::min(smallest, per_rank[r][k].size());
+            largest = std::max(largest, per_rank[r][k].size());
+          }
+          ASSERT_EQ(merged, reference[k]) << "batch " << k << ", global " << global << ", " << world << " ranks";
+          EXPECT_LE(largest - smallest, 1u) << "shares differ by more than one sample";
+          EXPECT_EQ(sizes[k], static_cast<int64_t>(reference[k].size()));
+        }
       }
     }
-    EXPECT_EQ(merged, reference) << world << " ranks";
   }
 }
 

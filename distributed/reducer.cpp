@@ -1,0 +1,135 @@
+#include "distributed/reducer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+namespace residual {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+Reducer::Reducer(std::vector<Parameter*> params, Communicator& comm, ReducerConfig config)
+    : comm_(comm) {
+  RESIDUAL_CHECK(config.bucket_cap_bytes >= 4 && config.first_bucket_cap_bytes >= 4,
+                 "bucket caps must hold at least one float");
+  // Reverse order of use: backward produces the last layer's gradients first.
+  std::reverse(params.begin(), params.end());
+  int64_t filled = 0;
+  for (Parameter* p : params) {
+    const int64_t bytes = p->value.numel() * 4;
+    // The bucket being filled is buckets_.back(): the first one has the small cap.
+    const int64_t cap = buckets_.size() <= 1 ? config.first_bucket_cap_bytes : config.bucket_cap_bytes;
+    // A parameter larger than the cap gets a bucket of its own.
+    if (buckets_.empty() || (filled > 0 && filled + bytes > cap)) {
+      buckets_.emplace_back();
+      filled = 0;
+    }
+    Bucket& b = buckets_.back();
+    b.slots.push_back({p, filled / 4});
+    filled += bytes;
+  }
+  int64_t base = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
+    int64_t total = 0;
+    for (size_t s = 0; s < b.slots.size(); ++s) {
+      where_[b.slots[s].param] = {static_cast<int>(i), static_cast<int>(s)};
+      total += b.slots[s].param->value.numel();
+    }
+    b.buffer.assign(static_cast<size_t>(total), 0.f);
+    slot_base_.push_back(base);
+    base += static_cast<int64_t>(b.slots.size());
+  }
+  reported_.assign(static_cast<size_t>(base), 0);
+}
+
+std::vector<int64_t> Reducer::bucket_sizes() const {
+  std::vector<int64_t> sizes;
+  for (const Bucket& b : buckets_) sizes.push_back(static_cast<int64_t>(b.buffer.size()));
+  return sizes;
+}
+
+void Reducer::begin_backward(bool first_of_step, bool communicate) {
+  RESIDUAL_CHECK(next_launch_ == 0 || !communicate_, "a backward began before finalize() of the last step");
+  first_of_step_ = first_of_step;
+  communicate_ = communicate;
+  std::fill(reported_.begin(), reported_.end(), 0);
+  for (Bucket& b : buckets_) b.pending = static_cast<int64_t>(b.slots.size());
+}
+
+void Reducer::on_gradient_ready(Parameter& p) {
+  const auto it = where_.find(&p);
+  RESIDUAL_CHECK(it != where_.end(), "the gradient of '", p.name,
+                 "' was reported, but the reducer was not built with it");
+  const auto [bi, si] = it->second;
+  Bucket& b = buckets_[static_cast<size_t>(bi)];
+  char& reported = reported_[static_cast<size_t>(slot_base_[static_cast<size_t>(bi)] + si)];
+  RESIDUAL_CHECK(!reported, "the gradient of '", p.name, "' was reported twice in one backward");
+  reported = 1;
+  const Slot& slot = b.slots[static_cast<size_t>(si)];
+  float* dst = b.buffer.data() + slot.offset;
+  const float* src = p.grad.f32();
+  const int64_t n = p.grad.numel();
+  if (first_of_step_) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  }
+  --b.pending;
+  if (communicate_) launch_ready_buckets();
+  // Drive the in-flight all-reduces: MPI progresses them only inside MPI calls.
+  for (int i = 0; i < next_launch_; ++i) buckets_[static_cast<size_t>(i)].work->test();
+}
+
+void Reducer::launch_ready_buckets() {
+  while (next_launch_ < static_cast<int>(buckets_.size()) &&
+         buckets_[static_cast<size_t>(next_launch_)].pending == 0) {
+    Bucket& b = buckets_[static_cast<size_t>(next_launch_)];
+    if (next_launch_ == 0) first_launch_ = Clock::now();
+    const std::string what = "gradient bucket " + std::to_string(next_launch_);
+    b.work = comm_.all_reduce_async(b.buffer.data(), static_cast<int64_t>(b.buffer.size()), what.c_str());
+    ++next_launch_;
+  }
+}
+
+void Reducer::finalize() {
+  std::string missing;
+  for (const Bucket& b : buckets_) {
+    if (b.pending == 0) continue;
+    for (const Slot& s : b.slots) {
+      const auto [bi, si] = where_.at(s.param);
+      if (!reported_[static_cast<size_t>(slot_base_[static_cast<size_t>(bi)] + si)]) {
+        missing += (missing.empty() ? "" : ", ") + s.param->name;
+      }
+    }
+  }
+  // Identical on every rank (same graph), so every rank stops here: no one is left
+  // waiting in a collective.
+  RESIDUAL_CHECK(missing.empty(), "backward never reported the gradients of ", missing,
+                 ": the reducer cannot complete the step");
+  RESIDUAL_CHECK(communicate_, "finalize() after a backward that did not communicate");
+  const auto wait_start = Clock::now();
+  for (Bucket& b : buckets_) b.work->wait();
+  const auto done = Clock::now();
+  times_.exposed_ms = ms_between(wait_start, done);
+  times_.all_reduce_ms = ms_between(first_launch_, done);
+  for (Bucket& b : buckets_) {
+    for (const Slot& s : b.slots) {
+      std::memcpy(s.param->grad.f32(), b.buffer.data() + s.offset,
+                  static_cast<size_t>(s.param->grad.numel()) * sizeof(float));
+    }
+    b.work.reset();
+  }
+  next_launch_ = 0;
+}
+
+}  // namespace residual

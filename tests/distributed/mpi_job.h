@@ -1,0 +1,37 @@
+#pragma once
+// Runs `mpirun -np K residual ...` jobs from a test: in the foreground with a deadline,
+// or in the background to signal one rank; lists the ranks' processes.
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/launch/cli_runner.h"
+
+namespace residual::cli_test {
+
+// mpirun with what this machine needs (root, more ranks than cores, shared memory).
+std::vector<std::string> mpirun_args(int ranks);
+
+// Starts `program args...` in a new process group, output to files in `capture`.
+struct Job {
+  pid_t pid = -1;
+  std::string out_path, err_path;
+};
+Job start_job(const std::vector<std::string>& command, const std::string& capture_dir);
+// Waits up to `timeout_s` seconds; then kills the whole process group (exit -1, signal
+// SIGKILL recorded, and timed_out set).
+struct JobResult : CliResult {
+  bool timed_out = false;
+  double seconds = 0;
+};
+JobResult wait_job(const Job& job, double timeout_s);
+JobResult run_job(const std::vector<std::string>& command, double timeout_s);
+
+// `mpirun -np K residual train ARGS --no-progress`.
+JobResult run_mpi_train(int ranks, const std::vector<std::string>& args, double timeout_s = 120);
+
+// Pids of the residual processes (not mpirun) whose command line contains `marker`.
+std::vector<pid_t> residual_processes_with(const std::string& marker);
+
+}  // namespace residual::cli_test
