@@ -92,6 +92,31 @@ void batch_norm_update_running(const Tensor& batch_mean, const Tensor& batch_var
   cpu::batch_norm_update_running(batch_mean, batch_var, count, momentum, running_mean, running_var);
 }
 
+void batch_norm_partial_sums(const Tensor& x, double* sums) {
+  require_cpu("batch_norm_partial_sums", x);
+  cpu::batch_norm_partial_sums(x, sums);
+}
+
+void batch_norm_moments(const double* sums, int64_t count, Tensor& mean, Tensor& var) {
+  require_cpu("batch_norm_moments", mean);
+  cpu::batch_norm_moments(sums, count, mean, var);
+}
+
+void batch_norm_backward_partial_sums(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                      const Tensor& mean, const Tensor& var, float epsilon,
+                                      bool relu, double* sums) {
+  require_cpu("batch_norm_backward_partial_sums", x);
+  cpu::batch_norm_backward_partial_sums(x, y, dy, mean, var, epsilon, relu, sums);
+}
+
+void batch_norm_backward_apply(const Tensor& x, const Tensor& y, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& mean, const Tensor& var,
+                               float epsilon, bool relu, const double* sums, int64_t count,
+                               Tensor& dx) {
+  require_cpu("batch_norm_backward_apply", x);
+  cpu::batch_norm_backward_apply(x, y, dy, gamma, mean, var, epsilon, relu, sums, count, dx);
+}
+
 void activation_forward(Activation kind, const Tensor& x, Tensor& y) {
   require_cpu("activation_forward", x);
   cpu::activation_forward(kind, x, y);

@@ -51,7 +51,8 @@ void dense_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tenso
 
 // Batch normalisation per channel (last dimension) over all other dimensions.
 // `relu` fuses a ReLU after the affine transform (backward then needs `y`).
-// batch_mean / batch_var (biased) are written by the training forward, read by backward.
+// batch_mean / batch_var (biased) are written by the training forward, read by backward;
+// the training forward needs at least one row (an empty batch has no statistics).
 void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                  float epsilon, bool relu, Tensor& y, Tensor& batch_mean,
                                  Tensor& batch_var);
@@ -67,6 +68,37 @@ void batch_norm_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
 void batch_norm_update_running(const Tensor& batch_mean, const Tensor& batch_var,
                                int64_t count, float momentum, Tensor& running_mean,
                                Tensor& running_var);
+
+// Batch normalisation split into pieces whose sums add across the shards of a batch
+// (synchronised BN: the caller adds the sums of every shard between the steps). C is the
+// last dimension of x; `sums` is host memory of 2 * C doubles owned by the caller; a shard
+// may have no rows (every sum is then 0 and the per-row steps do nothing).
+//   forward:  batch_norm_partial_sums -> (add across shards) -> batch_norm_moments
+//             -> batch_norm_forward_inference with the moments (the apply step)
+//             -> batch_norm_update_running with the global count
+//   backward: batch_norm_backward_partial_sums -> (add across shards)
+//             -> batch_norm_backward_apply
+//
+// sums[0, C) = sum of x, sums[C, 2C) = sum of x^2 per channel over this shard's rows,
+// accumulated in double with no shift (so that shards' sums add up); deterministic for a
+// given thread count.
+void batch_norm_partial_sums(const Tensor& x, double* sums);
+// Biased mean and variance (C floats each) from the global sums and row count
+// (count >= 1); a variance that rounding makes slightly negative is clamped to 0.
+void batch_norm_moments(const double* sums, int64_t count, Tensor& mean, Tensor& var);
+// sums[0, C) = sum of dy', sums[C, 2C) = sum of dy' * xhat per channel over this shard's
+// rows, in double, where dy' is dy masked by y > 0 when `relu` is fused and
+// xhat = (x - mean) / sqrt(var + epsilon) with the global moments. On one shard these are
+// dbeta and dgamma.
+void batch_norm_backward_partial_sums(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                      const Tensor& mean, const Tensor& var, float epsilon,
+                                      bool relu, double* sums);
+// dx = gamma / sqrt(var + epsilon) * (dy' - sum_dy / count - xhat * sum_dy_xhat / count)
+// with the global sums of batch_norm_backward_partial_sums and the global row count.
+void batch_norm_backward_apply(const Tensor& x, const Tensor& y, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& mean, const Tensor& var,
+                               float epsilon, bool relu, const double* sums, int64_t count,
+                               Tensor& dx);
 
 enum class Activation { kLinear, kRelu, kSigmoid, kSoftmax };
 // Softmax runs over the last dimension. Backward reads the forward output y.

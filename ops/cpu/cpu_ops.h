@@ -34,6 +34,15 @@ void batch_norm_backward(const Tensor& x, const Tensor& y, const Tensor& dy,
 void batch_norm_update_running(const Tensor& batch_mean, const Tensor& batch_var,
                                int64_t count, float momentum, Tensor& running_mean,
                                Tensor& running_var);
+void batch_norm_partial_sums(const Tensor& x, double* sums);
+void batch_norm_moments(const double* sums, int64_t count, Tensor& mean, Tensor& var);
+void batch_norm_backward_partial_sums(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                      const Tensor& mean, const Tensor& var, float epsilon,
+                                      bool relu, double* sums);
+void batch_norm_backward_apply(const Tensor& x, const Tensor& y, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& mean, const Tensor& var,
+                               float epsilon, bool relu, const double* sums, int64_t count,
+                               Tensor& dx);
 void activation_forward(Activation kind, const Tensor& x, Tensor& y);
 void activation_backward(Activation kind, const Tensor& y, const Tensor& dy, Tensor& dx);
 void add_forward(const std::vector<const Tensor*>& xs, Tensor& y);
