@@ -11,6 +11,8 @@
 
 namespace residual {
 
+class ReplicaSum;  // core/replica_sum.h
+
 // A learnable tensor or a buffer (BN running statistics) owned by a layer.
 struct Parameter {
   std::string name;    // "<layer>/<kind>", e.g. "conv1/kernel"
@@ -25,6 +27,10 @@ struct PassContext {
   bool training = false;
   uint64_t seed = 0;  // base of the per-layer, per-step random streams (dropout)
   uint64_t step = 0;
+  // Set (and training): batch normalisation takes its statistics over the whole batch of
+  // every replica, adding per-channel sums through this (synchronised BN). Null: over
+  // this replica's batch only, with the fused single-pass kernels.
+  ReplicaSum* sync_batch_norm = nullptr;
 };
 
 // A node's computation. Shapes passed to build() exclude the batch dimension and are

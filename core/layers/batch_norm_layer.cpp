@@ -1,8 +1,25 @@
 // BatchNormalization over the channel axis (Keras arguments). The model may fuse a
 // following ReLU into it (one pass over memory instead of two).
+//
+// Training statistics come from this replica's batch (the fused kernels), or, when the
+// pass context carries a ReplicaSum, from the batch of every replica (synchronised BN):
+// forward adds [row count, sum x, sum x^2] across replicas in one call, backward adds
+// [sum dy', sum dy' * xhat] in one call. dgamma and dbeta are this replica's own sums:
+// the gradient reducer adds them across replicas later, and each replica's loss gradient
+// is already divided by the global batch size.
+//
+// Batch sizes: a replica with no rows passes through (empty output; zero dgamma/dbeta)
+// and keeps its running statistics, or, synchronised, still takes part in both sums and
+// updates its running statistics with the global ones. A synchronised global batch of no
+// rows is an error. One row per channel (a flat batch of one sample) is accepted as by
+// the fused kernels: variance 0, output beta, running variance updated without the
+// count / (count - 1) factor (PyTorch refuses this case in training; Keras accepts it).
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/replica_sum.h"
 #include "core/layers/builtin_layers.h"
 #include "core/layers/config_reader.h"
 
@@ -55,21 +72,47 @@ class BatchNormLayer : public Layer {
 
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     y.resize(x[0]->shape());
-    if (ctx.training) {
-      ops::batch_norm_forward_training(*x[0], gamma_->value, beta_->value, epsilon_, relu_, y,
-                                       batch_mean_, batch_var_);
-      const int64_t count = x[0]->numel() / batch_mean_.numel();
-      ops::batch_norm_update_running(batch_mean_, batch_var_, count, momentum_, mean_->value,
-                                     var_->value);
-    } else {
+    mode_ = Mode::kNone;
+    if (!ctx.training) {
       ops::batch_norm_forward_inference(*x[0], gamma_->value, beta_->value, mean_->value,
                                         var_->value, epsilon_, relu_, y);
+      return;
     }
+    if (ctx.sync_batch_norm) {
+      forward_synchronized(*x[0], y, *ctx.sync_batch_norm);
+      mode_ = Mode::kSynchronized;
+      return;
+    }
+    const int64_t count = x[0]->numel() / batch_mean_.numel();
+    if (count == 0) {
+      mode_ = Mode::kEmpty;
+      return;
+    }
+    ops::batch_norm_forward_training(*x[0], gamma_->value, beta_->value, epsilon_, relu_, y,
+                                     batch_mean_, batch_var_);
+    ops::batch_norm_update_running(batch_mean_, batch_var_, count, momentum_, mean_->value,
+                                   var_->value);
+    mode_ = Mode::kLocal;
   }
 
   void backward(const std::vector<const Tensor*>& x, const Tensor& y, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext& ctx) override {
-    RESIDUAL_CHECK(ctx.training, where(), "backward needs a training-mode forward");
+    RESIDUAL_CHECK(ctx.training && mode_ != Mode::kNone, where(),
+                   "backward needs a training-mode forward");
+    RESIDUAL_CHECK((ctx.sync_batch_norm != nullptr) == (mode_ == Mode::kSynchronized), where(),
+                   "the forward was ", mode_ == Mode::kSynchronized ? "" : "not ",
+                   "synchronized across replicas but the backward is",
+                   ctx.sync_batch_norm ? "" : " not");
+    if (mode_ == Mode::kSynchronized) {
+      backward_synchronized(*x[0], y, dy, dx[0], *ctx.sync_batch_norm);
+      return;
+    }
+    if (mode_ == Mode::kEmpty) {
+      gamma_->grad.zero();
+      beta_->grad.zero();
+      if (dx[0]) dx[0]->resize(x[0]->shape());
+      return;
+    }
     Tensor* out = dx[0] ? dx[0] : &scratch_;
     out->resize(x[0]->shape());
     ops::batch_norm_backward(*x[0], y, dy, gamma_->value, batch_mean_, batch_var_, epsilon_,
@@ -77,11 +120,50 @@ class BatchNormLayer : public Layer {
   }
 
  private:
+  enum class Mode { kNone, kLocal, kEmpty, kSynchronized };  // of the last forward
+
+  void forward_synchronized(const Tensor& x, Tensor& y, ReplicaSum& replicas) {
+    const int64_t c = batch_mean_.numel(), rows = x.numel() / c;
+    sums_.resize(static_cast<size_t>(1 + 2 * c));
+    sums_[0] = static_cast<double>(rows);
+    ops::batch_norm_partial_sums(x, sums_.data() + 1);
+    replicas.sum(sums_.data(), static_cast<int64_t>(sums_.size()));
+    // `!(>= 1)` also catches a NaN from a broken transport.
+    RESIDUAL_CHECK(sums_[0] >= 1, where(), "synchronized batch norm over a global batch of ",
+                   sums_[0], " rows: no replica has a sample to take statistics from");
+    global_count_ = static_cast<int64_t>(sums_[0]);  // exact below 2^53
+    ops::batch_norm_moments(sums_.data() + 1, global_count_, batch_mean_, batch_var_);
+    ops::batch_norm_forward_inference(x, gamma_->value, beta_->value, batch_mean_, batch_var_,
+                                      epsilon_, relu_, y);
+    ops::batch_norm_update_running(batch_mean_, batch_var_, global_count_, momentum_,
+                                   mean_->value, var_->value);
+  }
+
+  void backward_synchronized(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                             ReplicaSum& replicas) {
+    const int64_t c = batch_mean_.numel();
+    sums_.resize(static_cast<size_t>(2 * c));
+    ops::batch_norm_backward_partial_sums(x, y, dy, batch_mean_, batch_var_, epsilon_, relu_,
+                                          sums_.data());
+    for (int64_t i = 0; i < c; ++i) {
+      beta_->grad.f32()[i] = static_cast<float>(sums_[i]);
+      gamma_->grad.f32()[i] = static_cast<float>(sums_[c + i]);
+    }
+    replicas.sum(sums_.data(), static_cast<int64_t>(sums_.size()));  // even without a dx
+    if (!dx) return;
+    dx->resize(x.shape());
+    ops::batch_norm_backward_apply(x, y, dy, gamma_->value, batch_mean_, batch_var_, epsilon_,
+                                   relu_, sums_.data(), global_count_, *dx);
+  }
+
   float momentum_ = 0.99f, epsilon_ = 1e-3f;
   std::string gamma_init_;
   bool relu_ = false;
   Parameter *gamma_ = nullptr, *beta_ = nullptr, *mean_ = nullptr, *var_ = nullptr;
   Tensor batch_mean_, batch_var_, scratch_;
+  Mode mode_ = Mode::kNone;
+  std::vector<double> sums_;  // packed for one ReplicaSum::sum call
+  int64_t global_count_ = 0;  // rows of every replica in the last synchronised forward
 };
 
 }  // namespace
