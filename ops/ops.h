@@ -140,10 +140,11 @@ void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx);
 
 // Mean softmax cross-entropy of logits (N x K) against int32 labels (N), with label
 // smoothing; writes dlogits = d(loss)/d(logits) * grad_scale * N (grad_scale defaults
-// to 1/N, the mean). Returns the mean loss.
+// to 1/N, the mean). Returns the mean loss; N = 0 returns 0 and writes nothing.
 double softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                              float label_smoothing, Tensor& dlogits, double grad_scale = 0);
-// Mean binary cross-entropy of sigmoid(logits) against float targets in [0, 1].
+// Mean binary cross-entropy of sigmoid(logits) against float targets in [0, 1] (0 for
+// an empty batch).
 double sigmoid_binary_cross_entropy(const Tensor& logits, const Tensor& targets,
                                     Tensor& dlogits, double grad_scale = 0);
 

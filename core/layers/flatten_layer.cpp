@@ -23,7 +23,7 @@ class FlattenLayer : public Layer {
   }
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
     const int64_t n = x[0]->dim(0);
-    y.resize(Shape{n, x[0]->numel() / n});
+    y.resize(Shape{n, x[0]->shape().without_batch().numel()});
     y.copy_from(*x[0]);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,

@@ -5,7 +5,7 @@
 namespace residual::ops::cpu {
 
 void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
-  const int64_t n = x.dim(0), c = x.shape()[x.rank() - 1], pixels = x.numel() / (n * c);
+  const int64_t n = x.dim(0), c = x.shape()[x.rank() - 1], pixels = x.dim(1) * x.dim(2);
   const float* xp = x.f32();
   const float* sp = s.f32();
   float* yp = y.f32();
@@ -20,7 +20,7 @@ void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
 
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx,
                             Tensor* ds) {
-  const int64_t n = x.dim(0), c = x.shape()[x.rank() - 1], pixels = x.numel() / (n * c);
+  const int64_t n = x.dim(0), c = x.shape()[x.rank() - 1], pixels = x.dim(1) * x.dim(2);
   const float* xp = x.f32();
   const float* sp = s.f32();
   const float* g = dy.f32();

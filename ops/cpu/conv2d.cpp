@@ -2,6 +2,10 @@
 // brgconv/jit kernels run at full speed: see docs/architecture.md); kernels are stored
 // O x I x kH x kW and reordered into the primitive's preferred blocked layout per call
 // (small next to the activations). Primitives are cached by geometry.
+//
+// A batch of 0 (a rank's empty shard) runs no primitive: oneDNN 2.6.3 does accept
+// zero-volume descriptors (it picks ref:any and zeroes the weight gradients), but an empty
+// batch would only add a reference plan per geometry to the cache; here it is explicit.
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -88,6 +92,7 @@ ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias) {
 
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                     const Tensor* bias, Tensor& y) {
+  if (g.batch == 0) return;
   ConvPlan& p = plan_for(g, bias != nullptr);
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
@@ -102,6 +107,7 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
 
 void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w,
                           Tensor& dx) {
+  if (g.batch == 0) return;
   ConvPlan& p = plan_for(g, false);
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
@@ -114,6 +120,11 @@ void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tenso
 
 void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Tensor& dy,
                              Tensor& dw, Tensor* dbias) {
+  if (g.batch == 0) {  // no samples: the gradients are sums of nothing
+    dw.zero();
+    if (dbias) dbias->zero();
+    return;
+  }
   ConvPlan& p = plan_for(g, dbias != nullptr);
   auto& s = onednn_stream();
   memory user_dw = onednn_memory(p.user_weights, dw);

@@ -1,4 +1,5 @@
 // Fully connected layer on oneDNN's inner product: x (N x in) . w^T (w is out x in) + b.
+// A batch of 0 runs no primitive (as in conv2d.cpp); its weight gradients are zero.
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -46,6 +47,7 @@ DensePlan& plan_for(int64_t n, int64_t in, int64_t out, bool has_bias) {
 }  // namespace
 
 void dense_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  if (x.dim(0) == 0) return;
   DensePlan& p = plan_for(x.dim(0), x.dim(1), w.dim(0), bias != nullptr);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
                                        {DNNL_ARG_WEIGHTS, onednn_memory(p.weights, w)},
@@ -56,6 +58,7 @@ void dense_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor&
 }
 
 void dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  if (dy.dim(0) == 0) return;
   DensePlan& p = plan_for(dy.dim(0), w.dim(1), w.dim(0), false);
   p.bwd_data.execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
                                        {DNNL_ARG_WEIGHTS, onednn_memory(p.weights, w)},
@@ -64,6 +67,11 @@ void dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
 }
 
 void dense_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias) {
+  if (x.dim(0) == 0) {
+    dw.zero();
+    if (dbias) dbias->zero();
+    return;
+  }
   DensePlan& p = plan_for(x.dim(0), x.dim(1), dy.dim(1), dbias != nullptr);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
                                        {DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},

@@ -5,7 +5,7 @@
 namespace residual::ops::cpu {
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
-  const int64_t n = x.dim(0), c = x.shape()[x.rank() - 1], pixels = x.numel() / (n * c);
+  const int64_t n = x.dim(0), c = x.shape()[x.rank() - 1], pixels = x.dim(1) * x.dim(2);
   const float* xp = x.f32();
   float* yp = y.f32();
   const float inv = 1.f / static_cast<float>(pixels);
@@ -23,7 +23,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
 }
 
 void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
-  const int64_t n = dx.dim(0), c = dx.shape()[dx.rank() - 1], pixels = dx.numel() / (n * c);
+  const int64_t n = dx.dim(0), c = dx.shape()[dx.rank() - 1], pixels = dx.dim(1) * dx.dim(2);
   const float* g = dy.f32();
   float* out = dx.f32();
   const float inv = 1.f / static_cast<float>(pixels);

@@ -1,5 +1,6 @@
 // Losses with their gradient in one pass: softmax cross-entropy (label smoothing) and
 // sigmoid binary cross-entropy. Per-sample losses accumulate in double in sample order.
+// An empty batch (a rank's empty shard) has loss 0 and writes no gradient.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -16,6 +17,7 @@ double softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
   const float* z = logits.f32();
   const int32_t* y = labels.data<int32_t>();
   float* d = dlogits.f32();
+  if (n == 0) return 0;
   if (grad_scale == 0) grad_scale = 1.0 / n;
   for (int64_t i = 0; i < n; ++i) {
     RESIDUAL_CHECK(y[i] >= 0 && y[i] < k, "label ", y[i], " of sample ", i,
@@ -50,6 +52,7 @@ double sigmoid_binary_cross_entropy(const Tensor& logits, const Tensor& targets,
   const float* z = logits.f32();
   const float* t = targets.f32();
   float* d = dlogits.f32();
+  if (count == 0) return 0;
   if (grad_scale == 0) grad_scale = 1.0 / count;
   double sum = 0;
   for (int64_t i = 0; i < count; ++i) {

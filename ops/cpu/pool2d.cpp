@@ -1,5 +1,6 @@
 // Max and average pooling on oneDNN over N x H x W x C. Max pooling keeps oneDNN's
-// workspace (argmax indices) in the caller's tensor for the backward.
+// workspace (argmax indices) in the caller's tensor for the backward. A batch of 0 runs
+// no primitive (as in conv2d.cpp).
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -54,6 +55,7 @@ PoolPlan& plan_for(const Pool2dGeometry& g) {
 
 void pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor& workspace,
                     bool training) {
+  if (g.batch == 0) return;
   PoolPlan& p = plan_for(g);
   auto& s = onednn_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
@@ -73,6 +75,7 @@ void pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor&
 
 void pool2d_backward(const Pool2dGeometry& g, const Tensor& dy, const Tensor& workspace,
                      Tensor& dx) {
+  if (g.batch == 0) return;
   PoolPlan& p = plan_for(g);
   auto& s = onednn_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
