@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "core/error.h"
+
 namespace residual {
 namespace {
 
@@ -10,6 +12,15 @@ std::string keras_shape(const Shape& s) {
   std::string out = "(None";
   for (int64_t d : s.dims()) out += ", " + std::to_string(d);
   return out + ")";
+}
+
+// a + b, or an Error naming the model and the total: a count past int64 must never be
+// printed as a negative number.
+int64_t add_checked(int64_t a, int64_t b, const Model& model, const char* total) {
+  int64_t sum = 0;
+  RESIDUAL_CHECK(!__builtin_add_overflow(a, b, &sum), "model '", model.name(), "': its ", total,
+                 " exceed 2^63 (is the input shape sensible?)");
+  return sum;
 }
 
 std::string pad(const std::string& s, size_t width) {
@@ -31,9 +42,11 @@ ParameterCounts count_parameters(const Model& model) {
   ParameterCounts counts;
   for (const auto& node : model.nodes()) {
     for (const Parameter& p : node.layer->parameters()) {
-      (p.trainable ? counts.trainable : counts.non_trainable) += p.value.numel();
+      int64_t& count = p.trainable ? counts.trainable : counts.non_trainable;
+      count = add_checked(count, p.value.numel(), model, "parameters");
     }
   }
+  add_checked(counts.trainable, counts.non_trainable, model, "parameters");  // total()
   return counts;
 }
 
@@ -47,7 +60,9 @@ std::string format_summary(const Model& model) {
   for (int i : model.order()) {
     const ModelNode& node = model.nodes()[i];
     int64_t params = 0;
-    for (const Parameter& p : node.layer->parameters()) params += p.value.numel();
+    for (const Parameter& p : node.layer->parameters()) {
+      params = add_checked(params, p.value.numel(), model, "parameters");
+    }
     std::string inputs;
     for (int j : node.inputs) inputs += (inputs.empty() ? "" : ", ") + model.nodes()[j].name;
     out << pad(node.name + " (" + node.layer->type() + ")", w_name)
@@ -55,7 +70,10 @@ std::string format_summary(const Model& model) {
         << "\n";
   }
   const ParameterCounts counts = count_parameters(model);
-  const int64_t macs = model.macs_per_sample();
+  int64_t macs = 0;  // Model::macs_per_sample() without the overflow
+  for (const ModelNode& node : model.nodes()) {
+    macs = add_checked(macs, node.layer->macs(), model, "forward MACs per image");
+  }
   char gmacs[32];
   std::snprintf(gmacs, sizeof(gmacs), "%.3f", static_cast<double>(macs) / 1e9);
   out << std::string(rule.size(), '=') << "\n"

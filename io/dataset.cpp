@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "core/image_limits.h"
 #include "io/cifar_binary_dataset.h"
 #include "io/hdf5_dataset.h"
 #include "io/mnist_idx_dataset.h"
@@ -44,6 +45,7 @@ std::unique_ptr<Dataset> open_synthetic(const std::string& spec, const std::stri
     if (dims[i] < 0) bad_spec(spec, "synthetic shape must be three positive integers CxHxW");
     start = end + 1;
   }
+  check_image_dims({dims[0], dims[1], dims[2]}, "data set '" + spec + "'");
   const int64_t classes = parse_positive(rest.substr(colon + 1));
   if (classes < 0) bad_spec(spec, "synthetic class count must be a positive integer");
   RESIDUAL_CHECK(options.synthetic_size > 0, "data set '", spec,

@@ -16,7 +16,8 @@ namespace {
 class PreadFile : public ByteSource {
  public:
   explicit PreadFile(const std::string& path) : ByteSource(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    check_regular_file(path);  // before open(): opening a FIFO blocks
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     RESIDUAL_CHECK(fd_ >= 0, path, ": cannot open: ", std::strerror(errno));
     struct stat st {};
     if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -74,6 +75,7 @@ std::unique_ptr<ByteSource> open_file(const std::string& path) {
 }
 
 std::unique_ptr<ByteSource> open_gzip_file(const std::string& path) {
+  check_regular_file(path);  // gzread() of /dev/zero never ends, of a FIFO blocks
   gzFile gz = gzopen(path.c_str(), "rb");
   RESIDUAL_CHECK(gz != nullptr, path, ": cannot open: ", std::strerror(errno));
   gzbuffer(gz, 1 << 20);
@@ -99,6 +101,13 @@ std::unique_ptr<ByteSource> open_gzip_file(const std::string& path) {
   RESIDUAL_CHECK(code == Z_OK || code == Z_STREAM_END, path, ": cannot decompress: ", message);
   bytes.shrink_to_fit();
   return std::make_unique<MemoryFile>(path, std::move(bytes));
+}
+
+void check_regular_file(const std::string& path) {
+  struct stat st {};
+  RESIDUAL_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot open: ", std::strerror(errno));
+  RESIDUAL_CHECK(S_ISREG(st.st_mode), path, ": not a regular file",
+                 S_ISDIR(st.st_mode) ? " (a directory)" : S_ISFIFO(st.st_mode) ? " (a FIFO)" : "");
 }
 
 bool file_exists(const std::string& path) {

@@ -34,6 +34,9 @@ std::unique_ptr<ByteSource> open_file(const std::string& path);
 std::unique_ptr<ByteSource> open_gzip_file(const std::string& path);
 
 bool file_exists(const std::string& path);
+// Throws an Error naming `path` unless it is a regular file (checked with stat, so a FIFO
+// or device is refused without being opened: opening a FIFO blocks, /dev/zero never ends).
+void check_regular_file(const std::string& path);
 
 inline uint32_t load_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];

@@ -112,6 +112,7 @@ Hdf5Dataset::Hdf5Dataset(const std::string& path, Split split, const DataOptions
   RESIDUAL_CHECK(options.hdf5_layout == "nhwc" || options.hdf5_layout == "nchw", path,
                  ": unknown HDF5 image layout '", options.hdf5_layout, "': expected nhwc or nchw");
   RESIDUAL_CHECK(file_exists(path), path, ": no such file (hdf5:FILE expects an HDF5 file)");
+  check_regular_file(path);  // libhdf5 would block on a FIFO
   const std::lock_guard<std::mutex> lock(hdf5_mutex());
   // Our errors say in one line what is wrong; HDF5's own stack dump would only bury it.
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);

@@ -6,6 +6,7 @@
 #include "launch/commands.h"
 #include "launch/evaluation.h"
 #include "launch/inference.h"
+#include "launch/path_checks.h"
 
 namespace residual {
 namespace {
@@ -17,7 +18,7 @@ void add_inference_options(CLI::App& command, InferenceConfig& c, int& threads) 
   command.add_option("--split", c.split, "test | train")
       ->check(CLI::IsMember({"test", "train"}))->capture_default_str();
   command.add_option("--batch-size", c.batch_size, "images per batch")
-      ->check(kPositive)->capture_default_str();
+      ->check(kBatchSize)->capture_default_str();
   add_threads_option(command, threads);
 }
 
@@ -32,6 +33,7 @@ void add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "evaluate a checkpoint: loss, top-1, top-5");
   add_inference_options(*cmd, o->c, o->threads);
   cmd->callback([o] {
+    check_checkpoint_argument(o->c.checkpoint);
     apply_threads(o->threads);
     InferenceSetup s = load_for_inference(o->c);
     const EvalResult r = evaluate(*s.model, *s.loader);
@@ -53,6 +55,8 @@ void add_predict_command(CLI::App& app) {
   add_inference_options(*cmd, o->c, o->threads);
   cmd->add_option("-o,--output", o->output, "output file: .csv or .h5")->required();
   cmd->callback([o] {
+    check_checkpoint_argument(o->c.checkpoint);
+    check_output_file(o->output, "-o");  // never a checkpoint, the one read included
     apply_threads(o->threads);
     InferenceSetup s = load_for_inference(o->c);
     const int64_t n = write_predictions(s, o->output);

@@ -9,6 +9,8 @@
 #include "io/atomic_file.h"
 #include "launch/cli_validators.h"
 #include "launch/commands.h"
+#include "launch/option_checks.h"
+#include "launch/path_checks.h"
 
 namespace residual {
 namespace {
@@ -23,16 +25,17 @@ struct ModelOptions {
 void add_model_options(CLI::App* command, ModelOptions& o) {
   command->add_option("--model", o.model, "zoo model name or model JSON file")->required();
   command->add_option("--classes", o.classes, "number of classes (output units)")
-      ->check(kPositive);
+      ->check(kClassCount);
   command->add_option("--input", o.input, "input shape CxHxW, e.g. 3x32x32");
   command->add_flag("--zero-init-residual", o.zero_init_residual,
                     "zoo models: start the last BN gamma of each residual block at 0");
 }
 
 nlohmann::json spec_of(const ModelOptions& o) {
+  check_model_argument(o.model);
   SpecOverrides overrides;
   overrides.classes = o.classes;
-  if (!o.input.empty()) overrides.input_hwc = parse_chw(o.input);
+  if (!o.input.empty()) overrides.input_hwc = parse_input_shape(o.input);
   overrides.zero_init_residual = o.zero_init_residual;
   return resolve_model_spec(o.model, overrides);
 }
@@ -57,6 +60,7 @@ void add_export_model_command(CLI::App& app) {
   add_model_options(command, *options);
   command->add_option("-o,--output", *output, "output file (default: standard output)");
   command->callback([options, output] {
+    if (!output->empty()) check_output_file(*output, "-o");
     // Building the model validates it and fills every layer's defaults in.
     Model model(spec_of(*options), LayerRegistry::with_builtins());
     const std::string text = model.to_json().dump(1) + "\n";

@@ -7,6 +7,7 @@
 #include "io/atomic_file.h"
 #include "io/svg_plot.h"
 #include "launch/commands.h"
+#include "launch/path_checks.h"
 
 namespace residual {
 
@@ -32,6 +33,8 @@ void add_plot_command(CLI::App& app) {
                    "' does not exist or is not a file");
     RESIDUAL_CHECK(fs::file_size(o->metrics, ec) > 0 && !ec, "the metrics file '", o->metrics,
                    "' is empty");
+    check_output_file(o->output, "-o");
+    check_not_input(o->output, "-o", o->metrics, "--metrics");
     const auto metrics = read_metrics(o->metrics);
     if (o->plot.title.empty()) {
       o->plot.title = "Learning curves: " + fs::path(o->metrics).filename().string();

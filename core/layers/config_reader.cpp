@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/edit_distance.h"
 #include "core/error.h"
 
 namespace residual {
@@ -73,26 +74,6 @@ std::array<int64_t, 2> ConfigReader::pair(const std::string& key,
                                           std::array<int64_t, 2> fallback) const {
   return find(key) ? pair(key) : fallback;
 }
-
-namespace {
-
-// Levenshtein distance, enough to tell a misspelt key ("filter", "kernelsize").
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-}  // namespace
 
 // A required key is missing: a present key within two edits of it is probably its
 // misspelling, and saying so beats "is required" alone.

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/image_limits.h"
 #include "core/layers/builtin_layers.h"
 #include "core/layers/config_reader.h"
 
@@ -22,6 +23,7 @@ class InputLayer : public Layer {
       }
       dims.push_back(d.get<int64_t>());
     }
+    check_image_dims(dims, "layer '" + name + "' (Input): shape " + shape->dump());
     shape_ = Shape(dims);
     r.finish();
   }

@@ -5,43 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/launch/cli_expect.h"
 #include "tests/launch/cli_runner.h"
 
 namespace residual::cli_test {
 namespace {
-
-constexpr char kErrorPrefix[] = "residual: error: ";
-
-// A library error: exactly one line, "residual: error: ...", containing every `needle`.
-void expect_error(const CliResult& r, const std::vector<std::string>& needles) {
-  ASSERT_EQ(r.signal, 0) << describe(r);
-  EXPECT_NE(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(r.out, "") << describe(r);
-  const std::vector<std::string> lines = lines_of(r.err);
-  ASSERT_EQ(lines.size(), 1u) << describe(r);
-  EXPECT_EQ(lines[0].rfind(kErrorPrefix, 0), 0u) << lines[0];
-  EXPECT_EQ(r.err.back(), '\n');
-  for (const std::string& needle : needles) {
-    EXPECT_NE(lines[0].find(needle), std::string::npos)
-        << "'" << needle << "' not in: " << lines[0];
-  }
-}
-
-// A command-line parse error, reported by CLI11 itself: its message (naming `needle`) and at
-// most its "Run with --help" hint, nothing on standard output.
-void expect_parse_error(const CliResult& r, const std::string& needle) {
-  ASSERT_EQ(r.signal, 0) << describe(r);
-  EXPECT_NE(r.exit_code, 0) << describe(r);
-  EXPECT_EQ(r.out, "") << describe(r);
-  const std::vector<std::string> lines = lines_of(r.err);
-  ASSERT_GE(lines.size(), 1u) << describe(r);
-  ASSERT_LE(lines.size(), 2u) << describe(r);
-  EXPECT_NE(lines[0].find(needle), std::string::npos) << "'" << needle << "' not in: " << lines[0];
-  EXPECT_EQ(lines[0].find("residual: error"), std::string::npos) << lines[0];
-  if (lines.size() == 2) {
-    EXPECT_EQ(lines[1], "Run with --help for more information.");
-  }
-}
 
 std::string data(const std::string& name) { return test_data(name); }
 
@@ -82,21 +50,14 @@ TEST(CliModelFileErrorTest, AddOfMismatchedShapesNamesBothInputsAndShapes) {
 
 TEST(CliModelFileErrorTest, UnknownConfigKeyIsNamed) {
   TempDir dir;
-  std::string text = read_text(source_dir() / "models" / "tiny-cnn.json");
-  const std::string key = "\"padding\": \"same\"";
-  ASSERT_NE(text.find(key), std::string::npos);
-  text.replace(text.find(key), key.size(), "\"padding\": \"same\", \"stride\": 2");
-  write_text(dir / "typo.json", text);
+  write_edited_model("tiny-cnn.json", "\"padding\": \"same\"",
+                     "\"padding\": \"same\", \"stride\": 2", dir / "typo.json");
   expect_error(run_cli({"summary", "--model", dir / "typo.json"}), {"'conv1'", "'stride'"});
 }
 
 TEST(CliModelFileErrorTest, NewerFormatVersionIsRefused) {
   TempDir dir;
-  std::string text = read_text(source_dir() / "models" / "tiny-cnn.json");
-  const std::string key = "\"version\": 1";
-  ASSERT_NE(text.find(key), std::string::npos);
-  text.replace(text.find(key), key.size(), "\"version\": 2");
-  write_text(dir / "v2.json", text);
+  write_edited_model("tiny-cnn.json", "\"version\": 1", "\"version\": 2", dir / "v2.json");
   expect_error(run_cli({"summary", "--model", dir / "v2.json"}), {"version 2"});
 }
 

@@ -38,7 +38,7 @@ fs::path test_data(const std::string& name) {
   return source_dir() / "tests" / "launch" / "data" / name;
 }
 
-CliResult run_cli(const std::vector<std::string>& args) {
+CliResult run_cli(const std::vector<std::string>& args, unsigned timeout_s) {
   TempDir capture;
   const std::string out_path = capture / "stdout";
   const std::string err_path = capture / "stderr";
@@ -57,6 +57,7 @@ CliResult run_cli(const std::vector<std::string>& args) {
     const int in = open("/dev/null", O_RDONLY);
     if (out < 0 || err < 0 || in < 0) _exit(126);
     if (dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(in, 0) < 0) _exit(126);
+    if (timeout_s > 0) alarm(timeout_s);  // survives exec
     execv(program.c_str(), argv.data());
     _exit(127);
   }

@@ -15,7 +15,9 @@ struct CliResult {
 };
 
 // Runs `residual args...` directly (no shell, so arguments need no quoting) and waits.
-CliResult run_cli(const std::vector<std::string>& args);
+// timeout_s > 0: the process is killed by SIGALRM after that many seconds (for tests of
+// inputs that could block, such as a FIFO).
+CliResult run_cli(const std::vector<std::string>& args, unsigned timeout_s = 0);
 
 // The residual executable under test (env RESIDUAL_CLI_PATH, else the one built with it).
 std::string cli_path();
