@@ -75,7 +75,7 @@ Tensor Tensor::zeros(const Shape& shape, Device device, DType dtype) {
 
 void* Tensor::raw() const {
   RESIDUAL_CHECK(defined(), "use of an undefined tensor");
-  return storage_->data();
+  return static_cast<char*>(storage_->data()) + offset_;
 }
 
 float* Tensor::f32() const {
@@ -86,8 +86,11 @@ float* Tensor::f32() const {
 void Tensor::resize(const Shape& shape, Device device, DType dtype) {
   for (int64_t d : shape.dims()) RESIDUAL_CHECK(d >= 0, "negative dimension in shape ", shape.str());
   const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
-  if (!storage_ || storage_->device() != device || storage_->bytes() < bytes) {
+  if (!storage_ || storage_->device() != device ||
+      std::min(storage_->bytes() - offset_, limit_) < bytes) {
     storage_ = std::make_shared<Storage>(device, std::max<size_t>(bytes, 1));
+    offset_ = 0;
+    limit_ = SIZE_MAX;
   }
   shape_ = shape;
   dtype_ = dtype;
@@ -98,6 +101,18 @@ Tensor Tensor::view(const Shape& shape) const {
   RESIDUAL_CHECK(shape.numel() == numel(), "cannot view a ", shape_.str(), " tensor as ",
                  shape.str());
   Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::view_at(int64_t offset, const Shape& shape) const {
+  const size_t begin = static_cast<size_t>(offset) * dtype_size(dtype_);
+  const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype_);
+  RESIDUAL_CHECK(offset >= 0 && begin + bytes <= nbytes(), "a view of ", shape.str(), " at element ",
+                 offset, " does not fit in a ", shape_.str(), " tensor");
+  Tensor t = *this;
+  t.offset_ = offset_ + begin;
+  t.limit_ = bytes;
   t.shape_ = shape;
   return t;
 }

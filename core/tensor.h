@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <cstddef>
 #include <memory>
 
 #include "core/device.h"
@@ -55,6 +56,10 @@ class Tensor {
   void resize(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::kFloat32);
   // A view of the same storage with another shape of equal element count.
   Tensor view(const Shape& shape) const;
+  // A view of `shape` that starts `offset` elements into this tensor's data: the
+  // gradient reducer lays parameter gradients out inside its buckets this way. Resizing
+  // the view never grows it past that region (it gets storage of its own instead).
+  Tensor view_at(int64_t offset, const Shape& shape) const;
   // A copy on `device` (a copy even if the device is the same).
   Tensor to(Device device) const;
   Tensor clone() const { return to(device_); }
@@ -67,6 +72,8 @@ class Tensor {
 
  private:
   std::shared_ptr<Storage> storage_;
+  size_t offset_ = 0;               // bytes into storage_
+  size_t limit_ = SIZE_MAX;         // bytes this tensor may use from offset_ (views)
   Shape shape_;
   DType dtype_ = DType::kFloat32;
   Device device_;

@@ -19,15 +19,17 @@ const char* collective_name(CollectiveKind kind) {
 }
 
 std::string CollectiveRecord::describe() const {
-  char line[128];
-  const double kb = static_cast<double>(bytes) / 1024.0;
-  if (kb >= 1024) {
-    std::snprintf(line, sizeof(line), "#%llu %s %.1f MB (%s)", static_cast<unsigned long long>(sequence),
-                  collective_name(kind), kb / 1024.0, what);
+  char size[32];
+  if (bytes >= (int64_t{1} << 20)) {
+    std::snprintf(size, sizeof(size), "%.1f MB", static_cast<double>(bytes) / (1 << 20));
+  } else if (bytes >= 1024) {
+    std::snprintf(size, sizeof(size), "%.1f KB", static_cast<double>(bytes) / 1024);
   } else {
-    std::snprintf(line, sizeof(line), "#%llu %s %.1f KB (%s)", static_cast<unsigned long long>(sequence),
-                  collective_name(kind), kb, what);
+    std::snprintf(size, sizeof(size), "%lld B", static_cast<long long>(bytes));
   }
+  char line[128];
+  std::snprintf(line, sizeof(line), "#%llu %s %s (%s)", static_cast<unsigned long long>(sequence),
+                collective_name(kind), size, what);
   return line;
 }
 

@@ -18,7 +18,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 }  // namespace
 
 Reducer::Reducer(std::vector<Parameter*> params, Communicator& comm, ReducerConfig config)
-    : comm_(comm) {
+    : comm_(comm), views_(config.gradient_as_bucket_view) {
   RESIDUAL_CHECK(config.bucket_cap_bytes >= 4 && config.first_bucket_cap_bytes >= 4,
                  "bucket caps must hold at least one float");
   // Reverse order of use: backward produces the last layer's gradients first.
@@ -45,7 +45,14 @@ Reducer::Reducer(std::vector<Parameter*> params, Communicator& comm, ReducerConf
       where_[b.slots[s].param] = {static_cast<int>(i), static_cast<int>(s)};
       total += b.slots[s].param->value.numel();
     }
-    b.buffer.assign(static_cast<size_t>(total), 0.f);
+    b.buffer = Tensor::zeros(Shape{total});
+    if (config.gradient_as_bucket_view) {
+      for (const Slot& slot : b.slots) {
+        Tensor view = b.buffer.view_at(slot.offset, slot.param->grad.shape());
+        view.copy_from(slot.param->grad);
+        slot.param->grad = view;
+      }
+    }
     slot_base_.push_back(base);
     base += static_cast<int64_t>(b.slots.size());
   }
@@ -54,12 +61,14 @@ Reducer::Reducer(std::vector<Parameter*> params, Communicator& comm, ReducerConf
 
 std::vector<int64_t> Reducer::bucket_sizes() const {
   std::vector<int64_t> sizes;
-  for (const Bucket& b : buckets_) sizes.push_back(static_cast<int64_t>(b.buffer.size()));
+  for (const Bucket& b : buckets_) sizes.push_back(b.buffer.numel());
   return sizes;
 }
 
 void Reducer::begin_backward(bool first_of_step, bool communicate) {
   RESIDUAL_CHECK(next_launch_ == 0 || !communicate_, "a backward began before finalize() of the last step");
+  RESIDUAL_CHECK(first_of_step || !views_, "gradient accumulation needs the reducer built "
+                 "without gradient_as_bucket_view");
   first_of_step_ = first_of_step;
   communicate_ = communicate;
   std::fill(reported_.begin(), reported_.end(), 0);
@@ -76,13 +85,15 @@ void Reducer::on_gradient_ready(Parameter& p) {
   RESIDUAL_CHECK(!reported, "the gradient of '", p.name, "' was reported twice in one backward");
   reported = 1;
   const Slot& slot = b.slots[static_cast<size_t>(si)];
-  float* dst = b.buffer.data() + slot.offset;
+  float* dst = b.buffer.f32() + slot.offset;
   const float* src = p.grad.f32();
   const int64_t n = p.grad.numel();
-  if (first_of_step_) {
-    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-  } else {
-    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  if (src != dst) {  // not (or no longer) a view into the bucket: copy it in
+    if (first_of_step_) {
+      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+    } else {
+      for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+    }
   }
   --b.pending;
   if (communicate_) launch_ready_buckets();
@@ -96,7 +107,7 @@ void Reducer::launch_ready_buckets() {
     Bucket& b = buckets_[static_cast<size_t>(next_launch_)];
     if (next_launch_ == 0) first_launch_ = Clock::now();
     const std::string what = "gradient bucket " + std::to_string(next_launch_);
-    b.work = comm_.all_reduce_async(b.buffer.data(), static_cast<int64_t>(b.buffer.size()), what.c_str());
+    b.work = comm_.all_reduce_async(b.buffer.f32(), b.buffer.numel(), what.c_str());
     ++next_launch_;
   }
 }
@@ -124,8 +135,9 @@ void Reducer::finalize() {
   times_.all_reduce_ms = ms_between(first_launch_, done);
   for (Bucket& b : buckets_) {
     for (const Slot& s : b.slots) {
-      std::memcpy(s.param->grad.f32(), b.buffer.data() + s.offset,
-                  static_cast<size_t>(s.param->grad.numel()) * sizeof(float));
+      const float* sum = b.buffer.f32() + s.offset;
+      if (s.param->grad.f32() == sum) continue;  // a view: the sum is already there
+      std::memcpy(s.param->grad.f32(), sum, static_cast<size_t>(s.param->grad.numel()) * sizeof(float));
     }
     b.work.reset();
   }

@@ -26,6 +26,10 @@ namespace residual {
 struct ReducerConfig {
   int64_t bucket_cap_bytes = int64_t{25} << 20;       // PyTorch DDP's default
   int64_t first_bucket_cap_bytes = int64_t{1} << 20;  // starts communication early
+  // Parameter gradients become views into the buckets (backward writes them in place):
+  // no copy in or out. Off for gradient accumulation, where each backward would
+  // overwrite the sum so far.
+  bool gradient_as_bucket_view = true;
 };
 
 // What the last step's communication cost, for the bench.
@@ -61,7 +65,7 @@ class Reducer {
   };
   struct Bucket {
     std::vector<Slot> slots;
-    std::vector<float> buffer;
+    Tensor buffer;  // float32, every slot's gradient back to back
     int64_t pending = 0;  // gradients not yet reported this backward
     std::unique_ptr<Work> work;
   };
@@ -72,6 +76,7 @@ class Reducer {
   std::unordered_map<const Parameter*, std::pair<int, int>> where_;  // bucket, slot
   std::vector<char> reported_;  // per slot flattened, this backward
   std::vector<int64_t> slot_base_;
+  bool views_ = false;
   int next_launch_ = 0;
   bool first_of_step_ = true, communicate_ = true;
   std::chrono::steady_clock::time_point first_launch_;

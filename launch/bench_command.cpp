@@ -3,10 +3,12 @@
 #include <iostream>
 
 #include "core/model_spec.h"
+#include "launch/all_reduce_benchmark.h"
 #include "launch/benchmark.h"
 #include "launch/cli_validators.h"
 #include "distributed/job.h"
 #include "launch/commands.h"
+#include "launch/distributed_options.h"
 #include "launch/option_checks.h"
 #include "launch/path_checks.h"
 #include "ops/ops.h"
@@ -29,12 +31,13 @@ void add_bench_command(CLI::App& app) {
     BenchConfig config;
     std::string input;
     int threads = 0;
+    std::vector<double> all_reduce_mb;
   };
   auto o = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("bench", "time synthetic-data training steps");
   command->add_option("--model", o->config.model, "zoo model name or model JSON file")
       ->capture_default_str();
-  command->add_option("--batch-size", o->config.batch_size, "images per step")
+  command->add_option("--batch-size", o->config.batch_size, "global batch: images per step over all ranks (mpirun: split among them)")
       ->check(kBatchSize)->capture_default_str();
   command->add_option("--steps", o->config.steps, "timed steps")
       ->check(integer_in_range(1, 1000000))->capture_default_str();
@@ -44,14 +47,35 @@ void add_bench_command(CLI::App& app) {
   command->add_option("--classes", o->config.classes, "output classes (default: the model's)")
       ->check(kClassCount);
   command->add_flag("--profile", o->config.profile, "print time per layer type and phase");
+  command->add_flag("--sync-bn", o->config.sync_bn, "synchronized batch norm across the ranks");
+  command->add_option("--all-reduce-mb", o->all_reduce_mb,
+                      "instead of training steps, time the bucketed gradient all-reduce against "
+                      "one plain all-reduce of the same total size, for each size in MB")
+      ->delimiter(',')->check(CLI::Range(0.001, 4096.0));
+  command->add_option("--bucket-cap-mb", o->config.bucket_cap_mb, "gradient bucket size in MB")
+      ->check(CLI::Range(0.001, 4096.0))->capture_default_str();
   add_threads_option(*command, o->threads);
   command->callback([o] {
     check_model_argument(o->config.model);
     if (!o->input.empty()) o->config.input_hwc = parse_input_shape(o->input);
     apply_threads(o->threads);
-    const BenchResult r = run_benchmark(o->config, std::cout);
+    Communicator& world = world_communicator();
+    if (!o->all_reduce_mb.empty()) {
+      run_all_reduce_benchmark(world, o->all_reduce_mb, o->config.bucket_cap_mb, o->config.steps,
+                               rank0_out());
+      return;
+    }
+    const BenchResult r = run_benchmark(o->config, rank0_out(), world);
+    if (world.rank() != 0) return;
     std::printf("forward_ms=%.2f loss_ms=%.2f backward_ms=%.2f update_ms=%.2f step_ms=%.2f\n",
                 r.forward_ms, r.loss_ms, r.backward_ms, r.update_ms, r.step_ms);
+    if (world.size() > 1) {
+      std::printf("all_reduce_ms=%.2f exposed_ms=%.2f (rank 0, medians per step)\n", r.all_reduce_ms,
+                  r.exposed_ms);
+      for (size_t i = 0; i < r.rank_images_per_s.size(); ++i) {
+        std::printf("rank %zu images_per_s=%.1f\n", i, r.rank_images_per_s[i]);
+      }
+    }
     std::printf("images_per_s=%.1f\n", r.images_per_s);
   });
 }

@@ -9,6 +9,9 @@
 #include "core/model_spec.h"
 #include "core/model_summary.h"
 #include "core/optimizer.h"
+#include "distributed/communicator.h"
+#include "distributed/sync_batch_norm.h"
+#include "launch/train_step.h"
 #include "ops/ops.h"
 
 namespace residual {
@@ -27,7 +30,7 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-BenchResult run_benchmark(const BenchConfig& config, std::ostream& log) {
+BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communicator& world) {
   RESIDUAL_CHECK(config.batch_size > 0, "--batch-size must be positive");
   RESIDUAL_CHECK(config.steps > 0, "--steps must be positive");
   SpecOverrides overrides;
@@ -36,70 +39,82 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log) {
   Model model(resolve_model_spec(config.model, overrides), LayerRegistry::with_builtins());
   model.initialize(config.seed);
   const Shape in = model.input_shape();
-  const int64_t classes = model.output_shape()[0];
+  const int64_t classes = model.classifier_outputs();
   const bool binary = classes == 1;
 
-  std::mt19937_64 rng(config.seed);
+  // This rank's share of the global batch, as the loader would cut it.
+  const int64_t k = world.size(), r = world.rank();
+  const int64_t share = config.batch_size * (r + 1) / k - config.batch_size * r / k;
+  std::mt19937_64 rng(config.seed + static_cast<uint64_t>(r));
   std::normal_distribution<float> normal;
-  Tensor x = Tensor::empty(in.with_batch(config.batch_size));
+  Tensor x = Tensor::empty(in.with_batch(share));
   for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = normal(rng);
-  Tensor labels = Tensor::empty(Shape{config.batch_size}, Device::cpu(), DType::kInt32);
-  Tensor targets = Tensor::empty(Shape{config.batch_size, 1});
-  for (int64_t i = 0; i < config.batch_size; ++i) {
-    labels.data<int32_t>()[i] = static_cast<int32_t>(rng() % classes);
-    targets.f32()[i] = static_cast<float>(rng() % 2);
+  Tensor labels = Tensor::empty(Shape{share}, Device::cpu(), DType::kInt32);
+  for (int64_t i = 0; i < share; ++i) {
+    labels.data<int32_t>()[i] = static_cast<int32_t>(binary ? rng() % 2 : rng() % classes);
   }
-  Tensor dlogits;
   OptimizerConfig sgd;
   sgd.momentum = 0.9f;
   sgd.weight_decay = 1e-4f;
   Sgd optimizer(model.trainable_parameters(), sgd);
+  std::unique_ptr<Communicator> bn_group;
+  std::unique_ptr<CommunicatorReplicaSum> sync_bn;
+  if (config.sync_bn) {
+    bn_group = make_batch_norm_group(world, 0);
+    sync_bn = std::make_unique<CommunicatorReplicaSum>(*bn_group);
+  }
+  TrainStepConfig sc;
+  sc.reducer.bucket_cap_bytes = static_cast<int64_t>(config.bucket_cap_mb * (1 << 20));
+  TrainStep train_step(model, optimizer, world, sync_bn.get(), sc);
 
   log << "bench model=" << model.name() << " input=" << in.str() << " batch=" << config.batch_size
-      << " threads=" << ops::num_threads()
-      << " params=" << with_commas(count_parameters(model).trainable) << "\n";
-  std::vector<double> fwd, loss_t, bwd, upd, step;
+      << " ranks=" << k << " threads=" << ops::num_threads()
+      << " params=" << with_commas(count_parameters(model).trainable)
+      << " buckets=" << train_step.reducer().bucket_count() << (config.sync_bn ? " sync_bn" : "") << "\n";
+  std::vector<double> fwd, loss_t, bwd, upd, step, reduce, exposed;
   PassContext ctx;
   ctx.training = true;
   for (int s = 0; s < config.warmup + config.steps; ++s) {
     ctx.step = static_cast<uint64_t>(s);
+    world.barrier("bench step start");  // every rank's step time covers the same step
     const auto t0 = Clock::now();
-    const Tensor& logits = model.forward(x, ctx);
-    const double t_fwd = ms_since(t0);
-    const auto t1 = Clock::now();
-    dlogits.resize(logits.shape());
-    const double loss = binary ? ops::sigmoid_binary_cross_entropy(logits, targets, dlogits)
-                               : ops::softmax_cross_entropy(logits, labels, 0.f, dlogits);
-    const double t_loss = ms_since(t1);
-    const auto t2 = Clock::now();
-    model.backward(dlogits, ctx);
-    const double t_bwd = ms_since(t2);
-    const auto t3 = Clock::now();
-    optimizer.step(0.1f);
-    const double t_upd = ms_since(t3);
+    const StepResult o = train_step.run(x, labels, config.batch_size, 0.1f, ctx);
     const double total = ms_since(t0);
     if (s + 1 == config.warmup) model.set_profiling(config.profile);
     if (s < config.warmup) continue;
-    fwd.push_back(t_fwd);
-    loss_t.push_back(t_loss);
-    bwd.push_back(t_bwd);
-    upd.push_back(t_upd);
+    fwd.push_back(o.forward_ms);
+    loss_t.push_back(o.loss_ms);
+    bwd.push_back(o.backward_ms);
+    upd.push_back(o.update_ms);
     step.push_back(total);
-    log << "step " << s - config.warmup + 1 << "/" << config.steps << " loss=" << loss
-        << " ms=" << total << "\n";
+    reduce.push_back(train_step.reducer().last_times().all_reduce_ms);
+    exposed.push_back(train_step.reducer().last_times().exposed_ms);
+    log << "step " << s - config.warmup + 1 << "/" << config.steps
+        << " loss=" << (share > 0 ? o.loss_sum / share : 0.0) << " ms=" << total << "\n";
   }
   if (config.profile) {
     log << "profile (ms per step, by layer type and phase):\n";
     for (const auto& [key, ms] : model.profile()) log << "  " << key << " " << ms / config.steps << "\n";
   }
-  BenchResult r;
-  r.forward_ms = median(fwd);
-  r.loss_ms = median(loss_t);
-  r.backward_ms = median(bwd);
-  r.update_ms = median(upd);
-  r.step_ms = median(step);
-  r.images_per_s = config.batch_size / (r.step_ms / 1000.0);
-  return r;
+  BenchResult result;
+  result.forward_ms = median(fwd);
+  result.loss_ms = median(loss_t);
+  result.backward_ms = median(bwd);
+  result.update_ms = median(upd);
+  result.step_ms = median(step);
+  result.all_reduce_ms = median(reduce);
+  result.exposed_ms = median(exposed);
+  // The job's rate is set by its slowest rank: the step time of the job is the largest.
+  double times[2] = {result.step_ms, static_cast<double>(share)};
+  std::vector<double> all(static_cast<size_t>(2 * k));
+  world.all_gather(times, sizeof(times), all.data(), "bench step times");
+  double slowest = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    slowest = std::max(slowest, all[static_cast<size_t>(2 * i)]);
+    result.rank_images_per_s.push_back(all[static_cast<size_t>(2 * i + 1)] / (all[static_cast<size_t>(2 * i)] / 1000.0));
+  }
+  result.images_per_s = config.batch_size / (slowest / 1000.0);
+  return result;
 }
 
 }  // namespace residual

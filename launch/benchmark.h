@@ -8,7 +8,9 @@ namespace residual {
 
 struct BenchConfig {
   std::string model = "resnet20";
-  int64_t batch_size = 128;
+  int64_t batch_size = 128;  // global: the ranks split it
+  bool sync_bn = false;
+  double bucket_cap_mb = 25;
   int steps = 10;
   int warmup = 3;
   std::vector<int64_t> input_hwc;  // empty: the model's own
@@ -20,11 +22,17 @@ struct BenchConfig {
 // Medians over the timed steps, in milliseconds.
 struct BenchResult {
   double forward_ms = 0, loss_ms = 0, backward_ms = 0, update_ms = 0, step_ms = 0;
-  double images_per_s = 0;
+  double images_per_s = 0;  // of the whole job (global batch / step time)
+  // Data parallel: the gradient all-reduce per step (first bucket launched to last one
+  // done), and of it the part not hidden behind backward.
+  double all_reduce_ms = 0, exposed_ms = 0;
+  std::vector<double> rank_images_per_s;  // each rank's share / its step time
 };
 
-// Synthetic-data training steps (forward, loss, backward, SGD update with momentum 0.9
-// and weight decay 1e-4, as the PyTorch peer does) after `warmup` untimed steps.
-BenchResult run_benchmark(const BenchConfig& config, std::ostream& log);
+// Synthetic-data training steps through the same TrainStep as `train` (forward, loss,
+// backward with the bucketed all-reduce, SGD with momentum 0.9 and weight decay 1e-4, as
+// the PyTorch peer does) after `warmup` untimed steps, on every rank of `world`.
+class Communicator;
+BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communicator& world);
 
 }  // namespace residual

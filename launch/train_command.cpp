@@ -116,7 +116,9 @@ void add_train_command(CLI::App& app) {
                 "zoo models: last BN gamma of each residual block starts at 0");
   add_data_options(*cmd, c.data, c.data_options);
   cmd->add_option("--val-data", c.val_data, "held-out data (default: the test split of --data)");
-  cmd->add_option("--batch-size", c.batch_size, "images per step")
+  cmd->add_option("--batch-size", c.batch_size,
+                  "global batch: images per step over all ranks (under mpirun each rank "
+                  "takes its share; see docs/distributed.md)")
       ->check(kBatchSize)->capture_default_str();
   cmd->add_option("--epochs", c.epochs, "epochs")
       ->check(integer_in_range(1, kMaxEpochs))->capture_default_str();

@@ -1,5 +1,6 @@
 #include "launch/train_step.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -9,6 +10,12 @@
 
 namespace residual {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
 
 // Rows [begin, end) of x (batch first) into out.
 void copy_rows(const Tensor& x, int64_t begin, int64_t end, Tensor& out) {
@@ -22,6 +29,13 @@ void copy_rows(const Tensor& x, int64_t begin, int64_t end, Tensor& out) {
   }
 }
 
+// Gradients live inside the buckets unless micro-batches must be added up.
+ReducerConfig with_views(const TrainStepConfig& config) {
+  ReducerConfig r = config.reducer;
+  r.gradient_as_bucket_view = r.gradient_as_bucket_view && config.accumulate == 1;
+  return r;
+}
+
 }  // namespace
 
 TrainStep::TrainStep(Model& model, Optimizer& optimizer, Communicator& world, ReplicaSum* sync_bn,
@@ -31,7 +45,7 @@ TrainStep::TrainStep(Model& model, Optimizer& optimizer, Communicator& world, Re
       sync_bn_(sync_bn),
       config_(config),
       params_(model.trainable_parameters()),
-      reducer_(params_, world, config.reducer) {
+      reducer_(params_, world, with_views(config)) {
   RESIDUAL_CHECK(config_.accumulate >= 1, "--accumulate must be at least 1");
   model_.on_gradient_ready([this](Parameter& p) { reducer_.on_gradient_ready(p); });
 }
@@ -55,7 +69,10 @@ StepResult TrainStep::run(const Tensor& images, const Tensor& labels, int64_t gl
       x = &micro_images_;
       y = &micro_labels_;
     }
+    auto t = Clock::now();
     const Tensor& logits = model_.forward(*x, ctx);
+    r.forward_ms += ms_since(t);
+    t = Clock::now();
     if (rows > 0) {
       const LossOutcome o = compute_loss(logits, *y, config_.label_smoothing, loss_);
       // compute_loss divides by the rows it saw; the step's loss is the global mean.
@@ -66,16 +83,23 @@ StepResult TrainStep::run(const Tensor& images, const Tensor& labels, int64_t gl
       loss_.dlogits.resize(logits.shape());
     }
     r.samples += rows;
+    r.loss_ms += ms_since(t);
+    t = Clock::now();
     reducer_.begin_backward(i == 0, i == m - 1);
     model_.backward(loss_.dlogits, ctx);
+    r.backward_ms += ms_since(t);
   }
+  auto t = Clock::now();
   reducer_.finalize();
+  r.wait_ms = ms_since(t);
+  t = Clock::now();
   r.grad_norm = check_gradients(static_cast<int64_t>(ctx.step) + 1);
   if (config_.clip_grad_norm > 0 && r.grad_norm > config_.clip_grad_norm) {
     const float factor = static_cast<float>(config_.clip_grad_norm / r.grad_norm);
     for (Parameter* p : params_) ops::scale_inplace(p->grad, factor);
   }
   optimizer_.step(lr);
+  r.update_ms = ms_since(t);
   return r;
 }
 

@@ -30,6 +30,9 @@ struct StepResult {
   double loss_sum = 0;
   int64_t correct = 0, samples = 0;
   double grad_norm = 0;  // of the summed (global) gradient
+  // Wall time of the phases, milliseconds (backward includes copying gradients into the
+  // buckets and starting their all-reduces; wait is what communication added after it).
+  double forward_ms = 0, loss_ms = 0, backward_ms = 0, wait_ms = 0, update_ms = 0;
 };
 
 class TrainStep {

@@ -176,6 +176,7 @@ void Trainer::run() {
       save_checkpoint(batch_in_epoch_);  // a stop signal: the step is done, save and leave
       return;
     }
+    check_parameters_identical(world_, params_, ("after epoch " + std::to_string(epoch + 1)).c_str());
     average_running_statistics();
     world_.set_phase("held-out evaluation after epoch " + std::to_string(epoch + 1));
     const EvalResult e = evaluate_all_ranks();

@@ -95,4 +95,16 @@ std::vector<pid_t> residual_processes_with(const std::string& marker) {
   return pids;
 }
 
+pid_t rank_process(const std::string& marker, int rank) {
+  const std::string wanted = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
+  for (pid_t pid : residual_processes_with(marker)) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    std::string entry;
+    while (std::getline(in, entry, '\0')) {
+      if (entry == wanted) return pid;
+    }
+  }
+  return -1;
+}
+
 }  // namespace residual::cli_test

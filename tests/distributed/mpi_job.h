@@ -33,5 +33,7 @@ JobResult run_mpi_train(int ranks, const std::vector<std::string>& args, double 
 
 // Pids of the residual processes (not mpirun) whose command line contains `marker`.
 std::vector<pid_t> residual_processes_with(const std::string& marker);
+// The pid of rank `rank` among them (its OMPI_COMM_WORLD_RANK), or -1.
+pid_t rank_process(const std::string& marker, int rank);
 
 }  // namespace residual::cli_test

@@ -111,7 +111,9 @@ TEST(Reducer, OutOfOrderCompletionStillLaunchesInBucketOrder) {
 TEST(Reducer, AccumulationAddsMicroBatchesAndCommunicatesOnce) {
   auto params = make_params({3});
   RecordingCommunicator comm;
-  Reducer reducer(pointers(params), comm);
+  ReducerConfig config;
+  config.gradient_as_bucket_view = false;  // each backward overwrites its gradients
+  Reducer reducer(pointers(params), comm, config);
   for (int micro = 0; micro < 3; ++micro) {
     reducer.begin_backward(micro == 0, micro == 2);
     params[0].grad.fill(static_cast<float>(micro + 1));  // backward overwrites
@@ -120,6 +122,30 @@ TEST(Reducer, AccumulationAddsMicroBatchesAndCommunicatesOnce) {
   }
   reducer.finalize();
   EXPECT_EQ(params[0].grad.f32()[0], 2.f * (1 + 2 + 3));
+}
+
+TEST(Reducer, GradientsBecomeViewsIntoTheBucketsAndNeedNoCopies) {
+  auto params = make_params({2, 3});
+  params[0].grad.fill(5.f);
+  RecordingCommunicator comm;
+  Reducer reducer(pointers(params), comm);  // one bucket: p1 then p0
+  EXPECT_EQ(params[0].grad.f32()[1], 5.f) << "the gradient's value moved with it";
+  EXPECT_EQ(params[0].grad.f32(), params[1].grad.f32() + 3) << "not laid out in the bucket";
+  reducer.begin_backward(true, true);
+  params[1].grad.fill(1.f);
+  reducer.on_gradient_ready(params[1]);
+  reducer.on_gradient_ready(params[0]);
+  reducer.finalize();
+  EXPECT_EQ(params[0].grad.f32()[0], 10.f);
+  EXPECT_EQ(params[1].grad.f32()[2], 2.f);
+  // A gradient replaced by other storage is copied in instead.
+  params[1].grad = Tensor::zeros(Shape{3});
+  params[1].grad.fill(4.f);
+  reducer.begin_backward(true, true);
+  reducer.on_gradient_ready(params[1]);
+  reducer.on_gradient_ready(params[0]);
+  reducer.finalize();
+  EXPECT_EQ(params[1].grad.f32()[0], 8.f);
 }
 
 TEST(Reducer, AGradientNeverReportedIsAnErrorNamingIt) {
