@@ -30,6 +30,9 @@ void add_data_options(CLI::App& command, std::string& data, DataOptions& options
       ->capture_default_str();
   command.add_option("--hdf5-labels", options.hdf5_labels, "HDF5 dataset of labels")
       ->capture_default_str();
+  command.add_option("--synthetic-size", options.synthetic_size,
+                     "samples per split of synthetic: data")
+      ->check(integer_in_range(1, int64_t{1} << 30))->capture_default_str();
   command.add_option("--hdf5-layout", options.hdf5_layout, "HDF5 image layout: nhwc | nchw")
       ->check(CLI::IsMember({"nhwc", "nchw"}))
       ->capture_default_str();

@@ -18,6 +18,7 @@ void for_each_field(Config& c, Visit&& visit) {
   visit("hdf5_images", c.data_options.hdf5_images);
   visit("hdf5_labels", c.data_options.hdf5_labels);
   visit("hdf5_layout", c.data_options.hdf5_layout);
+  visit("synthetic_size", c.data_options.synthetic_size);
   visit("batch_size", c.batch_size);
   visit("epochs", c.epochs);
   visit("workers", c.workers);

@@ -135,5 +135,39 @@ TEST(MpiFailure, SigtermToMpirunStopsCleanlyWithACheckpoint) {
   expect_latest_loads(dir.path());
 }
 
+// One process (issue 8): Ctrl-C finishes the step, writes a checkpoint, removes nothing
+// half-written, says how to resume and exits 130; the resume then runs.
+TEST(StopSignal, CtrlCInOneProcessStopsAfterTheStepWithACheckpointAndAResumeLine) {
+  TempDir dir, capture;
+  const std::vector<std::string> command = {
+      cli_path(), "train", "--model", "resnet20", "--data", "synthetic:1x12x12:4", "--epochs", "200",
+      "--batch-size", "32", "--threads", "2", "--no-progress", "--checkpoint-dir", dir.path().string(),
+      "--checkpoint-every-steps", "3"};
+  const Job job = start_job(command, capture.path().string());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(dir.path() / "latest") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(dir.path() / "latest"));
+  kill(job.pid, SIGINT);
+  const JobResult r = wait_job(job, 30);
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 130) << describe(r) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_NE(r.out.find("stopped by SIGINT after a complete step; resume with: residual train --resume " +
+                       dir.path().string()),
+            std::string::npos)
+      << r.out;
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().extension(), entry.path().extension() == ".tmp" ? ".none" : entry.path().extension())
+        << "a temporary file was left: " << entry.path();
+  }
+  const Checkpoint c = read_checkpoint(CheckpointStore::resolve(dir.path().string()));
+  EXPECT_EQ(checkpoints_in(dir.path()).back().step, c.global_step) << "the stop wrote no checkpoint";
+  const CliResult resumed = run_cli({"train", "--resume", dir.path().string(), "--epochs",
+                                     std::to_string(c.epoch + 1), "--no-progress"});
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+}
+
 }  // namespace
 }  // namespace residual::cli_test

@@ -120,6 +120,29 @@ TEST_P(Equivalence, SyncBatchNormRanksReproduceOneProcess) {
 
 INSTANTIATE_TEST_SUITE_P(Ranks, Equivalence, ::testing::Values(2, 3));
 
+// A global batch of 2 over 3 ranks: one rank has no sample in every step, yet takes part
+// in every collective, and the step is still one process's step.
+TEST(MpiTrain, ARankWithoutSamplesInAStepStillReproducesOneProcess) {
+  TempDir one, three;
+  auto args = [](const fs::path& dir) {
+    std::vector<std::string> a = run_args(dir);
+    a[std::find(a.begin(), a.end(), "--batch-size") - a.begin() + 1] = "2";
+    a.insert(a.end(), {"--synthetic-size", "6"});  // three steps
+    return a;
+  };
+  std::vector<std::string> a = args(one.path());  // one process, fused batch norm
+  std::vector<std::string> b = args(three.path());
+  b.push_back("--sync-bn");
+  ASSERT_EQ(run_cli(train_args(a)).exit_code, 0);
+  expect_success(run_mpi_train(3, b));
+  for (int64_t step : {1, 3}) {
+    const double d = max_relative_difference(checkpoint_at(three.path(), step), checkpoint_at(one.path(), step));
+    std::printf("global batch 2 on 3 ranks vs one process: max relative difference %.3g after %lld steps\n",
+                d, static_cast<long long>(step));
+    EXPECT_LT(d, 1e-5);
+  }
+}
+
 // The same seed, world size and threads give bit-identical runs.
 TEST(MpiTrain, SameSeedAndWorldAreBitIdentical) {
   TempDir a, b;
