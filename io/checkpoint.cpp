@@ -1,4 +1,3 @@
-#include "core/hash.h"
 #include "io/checkpoint.h"
 
 #include <fcntl.h>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint_header.h"
 #include "io/hdf5_util.h"
@@ -27,43 +27,45 @@ constexpr const char* kFormat = "residual-checkpoint";
 
 class Writer {
  public:
-  explicit Writer(hid_t file) : file_(file) {
-    lcpl_ = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl_, 1);
+  Writer(hid_t file, std::string path) : file_(file), path_(std::move(path)) {
+    lcpl_ = Scoped(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+    check(lcpl_.ok() && H5Pset_create_intermediate_group(lcpl_.get(), 1) >= 0, "/");
   }
-  ~Writer() { H5Pclose(lcpl_); }
 
-  void tensor(const std::string& path, const Tensor& t) {
+  void tensor(const std::string& name, const Tensor& t) {
     std::vector<hsize_t> dims(t.shape().dims().begin(), t.shape().dims().end());
     Scoped space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
-    Scoped set(H5Dcreate2(file_, path.c_str(), H5T_IEEE_F32LE, space.get(), lcpl_, H5P_DEFAULT,
-                          H5P_DEFAULT),
+    check(space.ok(), name);
+    Scoped set(H5Dcreate2(file_, name.c_str(), H5T_IEEE_F32LE, space.get(), lcpl_.get(),
+                          H5P_DEFAULT, H5P_DEFAULT),
                H5Dclose);
-    check(set.ok(), path);
+    check(set.ok(), name);
     const Tensor host = t.device().is_cpu() ? t : t.to(Device::cpu());
-    check(H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw()) >= 0, path);
+    check(H5Dwrite(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw()) >= 0,
+          name);
   }
 
-  void text(const std::string& path, const std::string& value) {
-    Scoped type(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(type.get(), std::max<size_t>(value.size(), 1));
+  void text(const std::string& name, const std::string& value) {
+    Scoped type = string_type(name, value);
     Scoped space(H5Screate(H5S_SCALAR), H5Sclose);
-    Scoped set(H5Dcreate2(file_, path.c_str(), type.get(), space.get(), lcpl_, H5P_DEFAULT,
+    check(space.ok(), name);
+    Scoped set(H5Dcreate2(file_, name.c_str(), type.get(), space.get(), lcpl_.get(), H5P_DEFAULT,
                           H5P_DEFAULT),
                H5Dclose);
-    check(set.ok(), path);
-    check(H5Dwrite(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, value.c_str()) >= 0, path);
+    check(set.ok(), name);
+    check(H5Dwrite(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, value.c_str()) >= 0, name);
   }
 
   template <typename T>
   void attribute(const std::string& name, T value) {
     const hid_t file_type = std::is_floating_point_v<T> ? H5T_IEEE_F64LE
-                            : std::is_unsigned_v<T>    ? H5T_STD_U64LE
-                                                       : H5T_STD_I64LE;
+                            : std::is_unsigned_v<T>     ? H5T_STD_U64LE
+                                                        : H5T_STD_I64LE;
     const hid_t mem_type = std::is_floating_point_v<T> ? H5T_NATIVE_DOUBLE
-                           : std::is_unsigned_v<T>    ? H5T_NATIVE_UINT64
-                                                      : H5T_NATIVE_INT64;
+                           : std::is_unsigned_v<T>     ? H5T_NATIVE_UINT64
+                                                       : H5T_NATIVE_INT64;
     Scoped space(H5Screate(H5S_SCALAR), H5Sclose);
+    check(space.ok(), "@" + name);
     Scoped attr(H5Acreate2(file_, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT),
                 H5Aclose);
     check(attr.ok(), "@" + name);
@@ -71,9 +73,9 @@ class Writer {
   }
 
   void attribute(const std::string& name, const std::string& value) {
-    Scoped type(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(type.get(), std::max<size_t>(value.size(), 1));
+    Scoped type = string_type("@" + name, value);
     Scoped space(H5Screate(H5S_SCALAR), H5Sclose);
+    check(space.ok(), "@" + name);
     Scoped attr(H5Acreate2(file_, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
                 H5Aclose);
     check(attr.ok(), "@" + name);
@@ -81,12 +83,22 @@ class Writer {
   }
 
  private:
-  void check(bool ok, const std::string& what) { RESIDUAL_CHECK(ok, "HDF5 write of '", what, "' failed"); }
+  // A fixed-length string type as long as `value` (at least 1).
+  Scoped string_type(const std::string& name, const std::string& value) {
+    Scoped type(H5Tcopy(H5T_C_S1), H5Tclose);
+    check(type.ok() && H5Tset_size(type.get(), std::max<size_t>(value.size(), 1)) >= 0, name);
+    return type;
+  }
+  void check(bool ok, const std::string& what) {
+    RESIDUAL_CHECK(ok, "cannot write checkpoint '", path_, "': HDF5 write of '", what, "' failed");
+  }
   hid_t file_;
-  hid_t lcpl_;
+  std::string path_;
+  Scoped lcpl_;
 };
 
-void write_tensors(Writer& w, const std::string& group, const std::map<std::string, Tensor>& tensors) {
+void write_tensors(Writer& w, const std::string& group,
+                   const std::map<std::string, Tensor>& tensors) {
   for (const auto& [name, t] : tensors) w.tensor(group + "/" + name, t);
 }
 
@@ -145,19 +157,19 @@ class Reader {
     std::vector<int64_t> shape(dims.begin(), dims.end());
     int64_t count = 1;
     for (int64_t d : shape) {
-      RESIDUAL_CHECK(d >= 0 && d < (int64_t{1} << 34), path_, ": dataset '", name, "' has a bad size");
+      RESIDUAL_CHECK(d >= 0 && d < (int64_t{1} << 34), path_, ": dataset '", name,
+                     "' has a bad size");
       count *= d;
       RESIDUAL_CHECK(count < (int64_t{1} << 34), path_, ": dataset '", name, "' is too large");
     }
-    RESIDUAL_CHECK(H5Tget_size(type.get()) == 4, path_, ": dataset '", name,
-                   "' is not float32");
+    RESIDUAL_CHECK(H5Tget_size(type.get()) == 4, path_, ": dataset '", name, "' is not float32");
     RESIDUAL_CHECK(count * 4 <= file_bytes_ &&
                        static_cast<int64_t>(H5Dget_storage_size(set.get())) == count * 4,
                    path_, ": dataset '", name, "' does not hold the ", count,
                    " values its shape promises (corrupt file?)");
     Tensor t = Tensor::empty(Shape(shape));
-    RESIDUAL_CHECK(count == 0 || H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
-                                         H5P_DEFAULT, t.raw()) >= 0,
+    RESIDUAL_CHECK(count == 0 || H5Dread(set.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                         t.raw()) >= 0,
                    path_, ": cannot read '", name, "' (truncated or corrupt file)");
     return t;
   }
@@ -186,8 +198,8 @@ class Reader {
     Scoped attr(H5Aopen(file_, name.c_str(), H5P_DEFAULT), H5Aclose);
     T value{};
     const hid_t mem_type = std::is_floating_point_v<T> ? H5T_NATIVE_DOUBLE
-                           : std::is_unsigned_v<T>    ? H5T_NATIVE_UINT64
-                                                      : H5T_NATIVE_INT64;
+                           : std::is_unsigned_v<T>     ? H5T_NATIVE_UINT64
+                                                       : H5T_NATIVE_INT64;
     RESIDUAL_CHECK(attr.ok() && H5Aread(attr.get(), mem_type, &value) >= 0, path_,
                    ": cannot read attribute '", name, "'");
     return value;
@@ -211,7 +223,8 @@ class Reader {
   int64_t file_bytes_;
 };
 
-void hash_tensors(uint64_t& h, const std::string& group, const std::map<std::string, Tensor>& tensors) {
+void hash_tensors(uint64_t& h, const std::string& group,
+                  const std::map<std::string, Tensor>& tensors) {
   for (const auto& [name, t] : tensors) {
     const std::string key = group + "/" + name;
     h = fnv1a(h, key.data(), key.size());
@@ -231,46 +244,66 @@ uint64_t checkpoint_checksum(const Checkpoint& c) {
   return h;
 }
 
+namespace {
+
+// Memory the in-memory HDF5 file will need: the tensors, the JSON texts and some room for
+// HDF5's own structures.
+size_t expected_file_bytes(const Checkpoint& c) {
+  size_t bytes = size_t{1} << 16;
+  for (const auto* group : {&c.parameters, &c.buffers, &c.optimizer_state}) {
+    for (const auto& [name, t] : *group) bytes += t.nbytes() + name.size() + 1024;
+  }
+  return bytes;
+}
+
+void write_fields(Writer& w, const Checkpoint& c) {
+  w.attribute("format", std::string(kFormat));
+  w.attribute("format_version", int64_t{kCheckpointFormatVersion});
+  w.attribute("tensor_checksum", checkpoint_checksum(c));
+  w.attribute("epoch", c.epoch);
+  w.attribute("global_step", c.global_step);
+  w.attribute("batch_in_epoch", c.batch_in_epoch);
+  w.attribute("samples_in_epoch", c.samples_in_epoch);
+  w.attribute("correct_in_epoch", c.correct_in_epoch);
+  w.attribute("loss_sum_in_epoch", c.loss_sum_in_epoch);
+  w.attribute("seed", c.seed);
+  w.attribute("global_batch_size", c.global_batch_size);
+  w.attribute("world_size", c.world_size);
+  w.attribute("learning_rate", c.learning_rate);
+  w.attribute("optimizer", c.optimizer);
+  w.attribute("optimizer_steps", c.optimizer_steps);
+  w.attribute("best_metric", c.best_metric);
+  w.attribute("best_value", c.best_value);
+  w.attribute("best_epoch", c.best_epoch);
+  w.text("model_json", c.model.dump());
+  w.text("config_json", c.config.dump());
+  w.text("metrics_json", c.metrics.dump());
+  write_tensors(w, "parameters", c.parameters);
+  write_tensors(w, "buffers", c.buffers);
+  write_tensors(w, "optimizer", c.optimizer_state);
+}
+
+}  // namespace
+
+// The file is built in memory (libhdf5 never writes to disk, so a full disk cannot fail
+// inside it), sealed with its header, then written, checked and renamed by AtomicFileWriter.
 void write_checkpoint(const std::string& path, const Checkpoint& c) {
-  const std::string tmp = temp_path_for(path);
+  std::vector<unsigned char> bytes;
   {
     std::lock_guard<std::mutex> lock(hdf5_mutex());
     silence_hdf5_errors();
-    Scoped create(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
-    H5Pset_userblock(create.get(), kCheckpointHeaderBytes);  // room for our header
-    Scoped file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, create.get(), H5P_DEFAULT), H5Fclose);
-    RESIDUAL_CHECK(file.ok(), "cannot create checkpoint '", tmp, "'");
-    Writer w(file.get());
-    w.attribute("format", std::string(kFormat));
-    w.attribute("format_version", int64_t{kCheckpointFormatVersion});
-    w.attribute("tensor_checksum", checkpoint_checksum(c));
-    w.attribute("epoch", c.epoch);
-    w.attribute("global_step", c.global_step);
-    w.attribute("batch_in_epoch", c.batch_in_epoch);
-    w.attribute("samples_in_epoch", c.samples_in_epoch);
-    w.attribute("correct_in_epoch", c.correct_in_epoch);
-    w.attribute("loss_sum_in_epoch", c.loss_sum_in_epoch);
-    w.attribute("seed", c.seed);
-    w.attribute("global_batch_size", c.global_batch_size);
-    w.attribute("world_size", c.world_size);
-    w.attribute("learning_rate", c.learning_rate);
-    w.attribute("optimizer", c.optimizer);
-    w.attribute("optimizer_steps", c.optimizer_steps);
-    w.attribute("best_metric", c.best_metric);
-    w.attribute("best_value", c.best_value);
-    w.attribute("best_epoch", c.best_epoch);
-    w.text("model_json", c.model.dump());
-    w.text("config_json", c.config.dump());
-    w.text("metrics_json", c.metrics.dump());
-    write_tensors(w, "parameters", c.parameters);
-    write_tensors(w, "buffers", c.buffers);
-    write_tensors(w, "optimizer", c.optimizer_state);
-    RESIDUAL_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0, "cannot flush '", tmp, "'");
+    Scoped file = create_memory_file(expected_file_bytes(c), kCheckpointHeaderBytes);
+    RESIDUAL_CHECK(file.ok(), "cannot write checkpoint '", path, "': HDF5 cannot create the file");
+    {
+      Writer w(file.get(), path);
+      write_fields(w, c);
+    }
+    bytes = memory_file_image(file.get(), kCheckpointHeaderBytes, path);
+    RESIDUAL_CHECK(file.close() >= 0, "cannot write checkpoint '", path, "': HDF5 close failed");
   }
-  seal_checkpoint_file(tmp);
-  publish_file(tmp, path);
+  seal_checkpoint_image(bytes.data(), bytes.size());
+  write_file_atomically(path, bytes.data(), bytes.size(), "checkpoint");
 }
-
 
 Checkpoint read_checkpoint(const std::string& path) {
   RESIDUAL_CHECK(fs::exists(path), "checkpoint '", path, "' does not exist");
@@ -287,9 +320,9 @@ Checkpoint read_checkpoint(const std::string& path) {
   RESIDUAL_CHECK(format == kFormat, "'", path, "' is an HDF5 file but not a residual checkpoint",
                  format.empty() ? std::string() : " (format '" + format + "')");
   const auto version = r.attribute<int64_t>("format_version");
-  RESIDUAL_CHECK(version <= kCheckpointFormatVersion, "checkpoint '", path,
-                 "' has format version ", version, ", newer than this residual reads (",
-                 kCheckpointFormatVersion, "): upgrade residual");
+  RESIDUAL_CHECK(version <= kCheckpointFormatVersion, "checkpoint '", path, "' has format version ",
+                 version, ", newer than this residual reads (", kCheckpointFormatVersion,
+                 "): upgrade residual");
   RESIDUAL_CHECK(version >= 1, "checkpoint '", path, "' has a bad format version ", version);
   Checkpoint c;
   c.epoch = r.attribute<int64_t>("epoch");

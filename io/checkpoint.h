@@ -1,6 +1,7 @@
 #pragma once
 // One checkpoint file (HDF5; the layout is docs/checkpoint-format.md): everything an
 // exact resume needs, readable with h5py/h5dump without residual.
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -37,9 +38,11 @@ struct Checkpoint {
   int64_t best_epoch = 0;
 };
 
-// Writes `path` atomically: a temporary file beside it is written, flushed, closed,
-// fsync-ed and renamed over `path`, and the directory is fsync-ed. A crash at any moment
-// leaves either the old file or the new one.
+// Writes `path` atomically (io/atomic_file.h): the file is built in memory, written to a
+// temporary file beside `path` with every write, the fsync and the close checked, read
+// back and checked, renamed over `path`, and the directory is fsync-ed. A crash at any
+// moment leaves either the old file or the new one; an error (a full disk: "cannot write
+// checkpoint 'PATH': No space left on device") leaves the old one and no temporary file.
 void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // Reads and validates a checkpoint: a missing, truncated, corrupt or foreign file, a newer
 // format version or a checksum mismatch is an Error naming the file.
@@ -53,7 +56,9 @@ uint64_t checkpoint_checksum(const Checkpoint& checkpoint);
 // read_checkpoint checks them with plain reads before HDF5 parses a byte, so a truncated
 // or corrupt file is refused cleanly (libhdf5 1.10 can crash on corrupt files).
 constexpr int64_t kCheckpointHeaderBytes = 512;
-// Writes that header into an HDF5 file created with a 512-byte user block.
+// Writes that header into an HDF5 file created with a 512-byte user block: a file on disk,
+// or a whole file held in memory (`size` bytes from `file`).
 void seal_checkpoint_file(const std::string& path);
+void seal_checkpoint_image(unsigned char* file, size_t size);
 
 }  // namespace residual

@@ -78,7 +78,8 @@ void check_checkpoint_header(const std::string& path) {
   if (!ours) {
     RESIDUAL_CHECK(!hdf5, "'", path, "' is an HDF5 file but not a residual checkpoint");
     fail("'", path, "' is not a residual checkpoint",
-         size < kCheckpointHeaderBytes ? " (too short: truncated?)" : " (no residual header: corrupt?)");
+         size < kCheckpointHeaderBytes ? " (too short: truncated?)"
+                                       : " (no residual header: corrupt?)");
   }
   const auto version = load_le<uint32_t>(header + kVersionOffset);
   RESIDUAL_CHECK(version <= static_cast<uint32_t>(kCheckpointFormatVersion), "checkpoint '", path,
@@ -87,26 +88,50 @@ void check_checkpoint_header(const std::string& path) {
   const auto length = load_le<uint64_t>(header + kLengthOffset);
   const int64_t payload = size - kCheckpointHeaderBytes;
   RESIDUAL_CHECK(static_cast<int64_t>(length) == payload, "checkpoint '", path,
-                 "' is truncated or damaged: its header promises ", length, " bytes after it, the file has ",
-                 payload);
+                 "' is truncated or damaged: its header promises ", length,
+                 " bytes after it, the file has ", payload);
   RESIDUAL_CHECK(crc_from(file.fd(), kCheckpointHeaderBytes, payload, path) ==
                      load_le<uint32_t>(header + kCrcOffset),
                  "checkpoint '", path, "' is corrupt (its CRC-32 does not match its contents)");
 }
 
+namespace {
+
+// The 32 header bytes for `payload` bytes after the user block with CRC-32 `crc`.
+void fill_header(unsigned char* header, uint64_t payload, uint32_t crc) {
+  std::memset(header, 0, 32);
+  std::memcpy(header + kMagicOffset, kMagic, sizeof(kMagic));
+  store_le<uint64_t>(header + kLengthOffset, payload);
+  store_le<uint32_t>(header + kCrcOffset, crc);
+  store_le<uint32_t>(header + kVersionOffset, static_cast<uint32_t>(kCheckpointFormatVersion));
+}
+
+}  // namespace
+
+void seal_checkpoint_image(unsigned char* file, size_t size) {
+  RESIDUAL_CHECK(size > static_cast<size_t>(kCheckpointHeaderBytes), "a checkpoint image of ", size,
+                 " bytes has no room for its header");
+  const size_t payload = size - kCheckpointHeaderBytes;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (size_t done = 0; done < payload;) {  // zlib takes at most 4 GiB - 1 at a time
+    const uInt n = static_cast<uInt>(std::min<size_t>(payload - done, size_t{1} << 30));
+    crc = crc32(crc, file + kCheckpointHeaderBytes + done, n);
+    done += n;
+  }
+  fill_header(file, payload, static_cast<uint32_t>(crc));
+}
 
 void seal_checkpoint_file(const std::string& path) {
   File file(path, O_RDWR);
   RESIDUAL_CHECK(file.fd() >= 0, "cannot open '", path, "' to seal it");
   const int64_t payload = static_cast<int64_t>(fs::file_size(path)) - kCheckpointHeaderBytes;
   RESIDUAL_CHECK(payload > 0, "'", path, "' has no room for a checkpoint header");
-  unsigned char header[32] = {};
-  std::memcpy(header + kMagicOffset, kMagic, sizeof(kMagic));
-  store_le<uint64_t>(header + kLengthOffset, static_cast<uint64_t>(payload));
-  store_le<uint32_t>(header + kCrcOffset, crc_from(file.fd(), kCheckpointHeaderBytes, payload, path));
-  store_le<uint32_t>(header + kVersionOffset, static_cast<uint32_t>(kCheckpointFormatVersion));
-  RESIDUAL_CHECK(::pwrite(file.fd(), header, sizeof(header), 0) == static_cast<ssize_t>(sizeof(header)),
-                 "cannot write the header of '", path, "'");
+  unsigned char header[32];
+  fill_header(header, static_cast<uint64_t>(payload),
+              crc_from(file.fd(), kCheckpointHeaderBytes, payload, path));
+  RESIDUAL_CHECK(
+      ::pwrite(file.fd(), header, sizeof(header), 0) == static_cast<ssize_t>(sizeof(header)),
+      "cannot write the header of '", path, "'");
 }
 
 }  // namespace residual

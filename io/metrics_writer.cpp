@@ -1,8 +1,15 @@
 #include "io/metrics_writer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -28,27 +35,46 @@ std::string format_value(double v) {
 
 MetricsWriter::MetricsWriter(const std::string& path, bool append)
     : path_(path), json_(is_json_path(path)) {
-  header_written_ = append && std::filesystem::exists(path) && std::filesystem::file_size(path) > 0;
-  out_.open(path, append ? std::ios::app : std::ios::trunc);
-  RESIDUAL_CHECK(out_, "cannot write the metrics file '", path, "'");
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
+  RESIDUAL_CHECK(fd_ >= 0, "cannot write the metrics file '", path, "': ", std::strerror(errno));
+  struct stat st = {};
+  header_written_ = append && ::fstat(fd_, &st) == 0 && st.st_size > 0;
+}
+
+MetricsWriter::~MetricsWriter() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void MetricsWriter::write(const std::vector<std::pair<std::string, double>>& row) {
+  std::string text;
   if (json_) {
     nlohmann::ordered_json j;
     for (const auto& [k, v] : row) j[k] = std::isfinite(v) ? nlohmann::ordered_json(v) : nullptr;
-    out_ << j.dump() << "\n";
+    text = j.dump() + "\n";
   } else {
     if (!header_written_) {
-      for (size_t i = 0; i < row.size(); ++i) out_ << (i ? "," : "") << row[i].first;
-      out_ << "\n";
-      header_written_ = true;
+      for (size_t i = 0; i < row.size(); ++i) text += (i ? "," : "") + row[i].first;
+      text += "\n";
     }
-    for (size_t i = 0; i < row.size(); ++i) out_ << (i ? "," : "") << format_value(row[i].second);
-    out_ << "\n";
+    for (size_t i = 0; i < row.size(); ++i) text += (i ? "," : "") + format_value(row[i].second);
+    text += "\n";
   }
-  out_.flush();
-  RESIDUAL_CHECK(out_.good(), "error writing the metrics file '", path_, "'");
+  // Appended at the end (the file is kept open without O_APPEND when truncated, so
+  // position explicitly); a failed write is cut back off, leaving whole rows only.
+  const off_t end = ::lseek(fd_, 0, SEEK_END);
+  RESIDUAL_CHECK(end >= 0, "cannot append to the metrics file '", path_,
+                 "': ", std::strerror(errno));
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      if (::ftruncate(fd_, end) == 0) ::lseek(fd_, end, SEEK_SET);
+      fail("cannot append to the metrics file '", path_, "': ", std::strerror(error));
+    }
+    done += static_cast<size_t>(n);
+  }
+  header_written_ = true;
 }
 
 std::map<std::string, std::vector<double>> read_metrics(const std::string& path) {

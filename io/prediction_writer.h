@@ -1,11 +1,16 @@
 #pragma once
-// Streams per-sample predictions to CSV or HDF5 (chosen by the extension, .h5/.hdf5),
-// writing to a temporary file that finish() moves into place.
+// Streams per-sample predictions to CSV or HDF5 (chosen by the extension, .h5/.hdf5).
+// CSV rows go to a temporary file as they come; an HDF5 file is built in memory and goes
+// there at the end (libhdf5 then never meets a disk error). finish()
+// writes, checks and moves the file into place (io/atomic_file.h); without it, or after
+// any error, the target is untouched and no temporary file is left.
 #include <cstdint>
-#include <fstream>
+#include <memory>
 #include <string>
 
 namespace residual {
+
+class AtomicFileWriter;
 
 class PredictionWriter {
  public:
@@ -20,11 +25,11 @@ class PredictionWriter {
   int64_t finish();
 
  private:
-  std::string path_, tmp_;
+  std::string path_;
   int64_t samples_, classes_, written_ = 0;
-  bool hdf5_ = false, finished_ = false;
-  std::ofstream csv_;
-  int64_t file_ = -1;  // hid_t of the HDF5 file
+  bool hdf5_ = false;
+  std::unique_ptr<AtomicFileWriter> out_;  // the temporary file
+  int64_t file_ = -1;  // hid_t of the in-memory HDF5 file
 };
 
 }  // namespace residual
