@@ -343,9 +343,11 @@ TEST(CheckpointStore, SaveMovesLatestAndResolveFollowsIt) {
   const Checkpoint r = read_checkpoint(CheckpointStore::resolve(policy.dir));
   EXPECT_EQ(r.global_step, 15);
   EXPECT_EQ(r.batch_in_epoch, 5);
-  // A file resolves to itself; no temporary files are left behind.
+  // A file resolves to itself; no temporary files are left behind, only the store's lock.
   EXPECT_EQ(CheckpointStore::resolve(first), first);
-  for (const std::string& name : directory_entries(policy.dir)) EXPECT_NE(name[0], '.') << name;
+  for (const std::string& name : directory_entries(policy.dir)) {
+    EXPECT_TRUE(name[0] != '.' || name == ".lock") << name;
+  }
 }
 
 TEST(CheckpointStore, KeepLastPrunesOlderCheckpointsOnly) {
@@ -358,13 +360,13 @@ TEST(CheckpointStore, KeepLastPrunesOlderCheckpointsOnly) {
   test::write_file(dir.file("notes.h5"), {1, 2, 3});  // not ours: never pruned
   for (int64_t e = 1; e <= 4; ++e) store.save(at(e, e * 100));
   EXPECT_EQ(directory_entries(dir.path()),
-            (std::set<std::string>{"ckpt-e0003-s000000300.h5", "ckpt-e0004-s000000400.h5", "latest",
-                                   "notes.h5"}));
+            (std::set<std::string>{".lock", "ckpt-e0003-s000000300.h5", "ckpt-e0004-s000000400.h5",
+                                   "latest", "notes.h5"}));
   // Step 1000 sorts after step 400 by its zero-padded name.
   store.save(at(4, 1000, 0, 7));
   EXPECT_EQ(directory_entries(dir.path()),
-            (std::set<std::string>{"ckpt-e0004-s000000400.h5", "ckpt-e0004-s000001000.h5", "latest",
-                                   "notes.h5"}));
+            (std::set<std::string>{".lock", "ckpt-e0004-s000000400.h5", "ckpt-e0004-s000001000.h5",
+                                   "latest", "notes.h5"}));
   EXPECT_EQ(read_checkpoint(CheckpointStore::resolve(dir.path())).global_step, 1000);
 }
 
@@ -398,12 +400,12 @@ TEST(CheckpointStore, BestIsWrittenAtAnEpochBoundaryWhenBestEpochIsThisEpoch) {
   EXPECT_EQ(read_checkpoint(dir.file("best.h5")).epoch, 4);
   // best.h5 is not a regular checkpoint: pruning to the last one leaves it.
   EXPECT_EQ(directory_entries(dir.path()),
-            (std::set<std::string>{"best.h5", "ckpt-e0004-s000000040.h5", "latest"}));
+            (std::set<std::string>{".lock", "best.h5", "ckpt-e0004-s000000040.h5", "latest"}));
 
+  TempDir other;
+  policy.dir = other.path();  // `store` holds the first directory
   policy.best_metric = "val_loss";
   EXPECT_FALSE(CheckpointStore(policy).higher_is_better());
-  TempDir other;
-  policy.dir = other.path();
   policy.best_metric = "";
   CheckpointStore no_best(policy);
   no_best.save(at(1, 10, 1));
