@@ -20,6 +20,10 @@ void check_labels_fit(int64_t model_outputs, int64_t data_classes, const std::st
 LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label_smoothing,
                          LossBuffers& buffers) {
   Tensor& dlogits = buffers.dlogits;
+  // The loss kernels read N x K values and N labels: anything else would read past them.
+  RESIDUAL_CHECK(logits.rank() == 2 && logits.dim(0) == labels.numel() && logits.dim(1) >= 1,
+                 "logits of shape ", logits.shape().str(), " for ", labels.numel(),
+                 " labels: a classifier gives N x classes");
   const int64_t n = logits.dim(0), k = logits.dim(1);
   const int32_t* y = labels.data<int32_t>();
   const float* z = logits.f32();

@@ -24,6 +24,7 @@ InferenceSetup load_for_inference(const InferenceConfig& config) {
   const Checkpoint checkpoint = read_checkpoint(s.checkpoint_path);
   const TrainConfig trained = train_config_from_json(checkpoint.config);
   s.model = std::make_unique<Model>(checkpoint.model, LayerRegistry::with_builtins());
+  const int64_t classes = s.model->classifier_outputs();
   std::ostringstream ignored;
   load_weights(*s.model, checkpoint, true, ignored, s.checkpoint_path);
   const std::string spec = !config.data.empty()       ? config.data
@@ -34,7 +35,7 @@ InferenceSetup load_for_inference(const InferenceConfig& config) {
   RESIDUAL_CHECK(s.data->sample_shape() == s.model->input_shape(), s.data->description(),
                  " has images of ", s.data->sample_shape().str(), " but model '",
                  s.model->name(), "' takes ", s.model->input_shape().str());
-  check_labels_fit(s.model->output_shape()[0], s.data->num_classes(), s.data->description());
+  check_labels_fit(classes, s.data->num_classes(), s.data->description());
   LoaderConfig lc;
   lc.batch_size = config.batch_size;
   lc.shuffle = false;
@@ -45,7 +46,9 @@ InferenceSetup load_for_inference(const InferenceConfig& config) {
 }
 
 int64_t write_predictions(InferenceSetup& s, const std::string& output) {
-  const int64_t classes = s.model->output_shape()[0];
+  // Checked again here (not only by load_for_inference): the softmax below reads
+  // `outputs` values per sample, whatever the model gives.
+  const int64_t classes = s.model->classifier_outputs();
   const int64_t outputs = classes == 1 ? 2 : classes;  // a binary model: p(0), p(1)
   PredictionWriter writer(output, s.data->size(), outputs);
   PassContext ctx;
@@ -53,7 +56,10 @@ int64_t write_predictions(InferenceSetup& s, const std::string& output) {
   s.loader->start_epoch(0);
   while (const Batch* batch = s.loader->next()) {
     const Tensor& logits = s.model->forward(batch->images, ctx);
-    const int64_t n = logits.dim(0);
+    const int64_t n = batch->labels.numel();
+    RESIDUAL_CHECK(logits.shape() == Shape({n, classes}), "model '", s.model->name(),
+                   "' gave logits of ", logits.shape().str(), " for a batch of ", n,
+                   " images; expected ", n, "x", classes);
     probabilities.resize(Shape{n, outputs});
     if (classes == 1) {
       Tensor p1 = Tensor::empty(Shape{n, 1});

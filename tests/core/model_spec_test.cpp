@@ -88,6 +88,45 @@ TEST(ModelSpecErrorTest, DuplicateLayerName) {
   EXPECT_TRUE(has(message, "two layers are named 'c'"));
 }
 
+// Layer names become HDF5 paths in checkpoints (parameters/<layer>/<kind>): a name that
+// is empty, ".", "..", holds a '/', control characters or edge spaces, or is very long
+// used to train and then leave a checkpoint that could not be loaded.
+TEST(ModelSpecErrorTest, LayerNamesThatBreakCheckpointPathsAreRefused) {
+  const std::vector<std::string> bad = {"",    ".",     "..",   "/abs", "x/kernel", "a/",
+                                        " a",  "a ",    "a b",  "a\tb", "a\nb",   "\x01",
+                                        ".a",  "-a",    "a\\b", "a\"b", "caf\xc3\xa9",
+                                        std::string(129, 'a')};
+  for (const std::string& name : bad) {
+    const std::string message =
+        build_error(spec({input_layer(), layer("flat", "Flatten", {"input"}),
+                          layer(name, "Dense", {"flat"}, {{"units", 2}})},
+                         name));
+    // The name is shown JSON-quoted, so whitespace and control characters are visible and
+    // the message stays one line.
+    EXPECT_TRUE(has(message, "layer name " + json(name).dump(-1, ' ', true,
+                                                          json::error_handler_t::replace)))
+        << name;
+    EXPECT_TRUE(has(message, "layer 3 of \"layers\"")) << name;
+    EXPECT_TRUE(has(message, "1 to 128 characters")) << name;
+    EXPECT_TRUE(has(message, "A-Z a-z 0-9 _ . -")) << name;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+  for (const char* name : {"a", "_", "0", "conv1", "res2a_branch2a", "layer1.0.conv1",
+                           "block-1_out", "A.b-c_9"}) {
+    const json good = spec({input_layer(), layer("flat", "Flatten", {"input"}),
+                            layer(name, "Dense", {"flat"}, {{"units", 2}})},
+                           name);
+    EXPECT_NO_THROW(Model(good, registry())) << name;
+  }
+  EXPECT_NO_THROW(Model(spec({input_layer(std::string(128, 'i')),
+                              layer("f", "Flatten", {std::string(128, 'i')})},
+                             "f"),
+                        registry()));
+  // The Input layer's name is checked like any other.
+  EXPECT_TRUE(has(build_error(spec({input_layer("in/put"), layer("f", "Flatten", {"in/put"})}, "f")),
+                  "layer name \"in/put\" (layer 1 of \"layers\")"));
+}
+
 TEST(ModelSpecErrorTest, InputLayerMissingOrRepeated) {
   EXPECT_TRUE(has(build_error(spec({layer("f", "Flatten", {"f"})}, "f")), "has no Input layer"));
   const std::string two = build_error(spec({input_layer("a"), input_layer("b")}, "a"));
@@ -225,6 +264,34 @@ TEST(ModelSpecTest, ParseChwTakesPyTorchOrder) {
   for (const char* bad : {"3x32", "3x32x0", "3x32xa", "3x32x32x1", "-3x32x32", "3x32x32 "}) {
     EXPECT_TRUE(has(error_of([&] { parse_chw(bad); }), "CxHxW")) << bad;
   }
+}
+
+// A classifier (train, eval, predict, bench) needs one vector of logits per sample; any
+// other output is refused by name and shape. Building such a model is fine: summary and
+// export-model show any graph.
+TEST(ModelClassifierTest, OutputMustBeOneVectorPerSample) {
+  const json conv_out = spec({input_layer("input", {28, 28, 1}),
+                              layer("conv1", "Conv2D", {"input"},
+                                    {{"filters", 4}, {"kernel_size", 3}, {"padding", "same"}})},
+                             "conv1");
+  const Model image_model(conv_out, registry());
+  EXPECT_EQ(image_model.output_shape(), Shape({28, 28, 4}));
+  const std::string message = error_of([&] { image_model.classifier_outputs(); });
+  EXPECT_TRUE(has(message, "model 'm'"));
+  EXPECT_TRUE(has(message, "output layer 'conv1' (Conv2D)"));
+  EXPECT_TRUE(has(message, "28x28x4 per sample"));
+  EXPECT_TRUE(has(message, "[classes]"));
+  EXPECT_TRUE(has(message, "Flatten"));
+
+  const Model flat(spec({input_layer(), layer("flat", "Flatten", {"input"})}, "flat"), registry());
+  EXPECT_EQ(flat.classifier_outputs(), 64);
+  const Model binary(spec({input_layer(), layer("flat", "Flatten", {"input"}),
+                           layer("fc", "Dense", {"flat"}, {{"units", 1}})},
+                          "fc"),
+                     registry());
+  EXPECT_EQ(binary.classifier_outputs(), 1);
+  const Model zoo(resolve_model_spec("resnet20", {}), registry());
+  EXPECT_EQ(zoo.classifier_outputs(), 10);
 }
 
 }  // namespace
