@@ -3,6 +3,8 @@
 set(RESIDUAL_HAVE_CUDA OFF)
 if(NOT RESIDUAL_ENABLE_CUDA)
   message(STATUS "residual: CUDA backend OFF: RESIDUAL_ENABLE_CUDA=OFF")
+elseif(RESIDUAL_SANITIZE)
+  message(STATUS "residual: CUDA backend OFF: RESIDUAL_SANITIZE=ON (ASan does not run with the CUDA runtime)")
 else()
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
