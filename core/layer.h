@@ -31,6 +31,10 @@ struct PassContext {
   // every replica, adding per-channel sums through this (synchronised BN). Null: over
   // this replica's batch only, with the fused single-pass kernels.
   ReplicaSum* sync_batch_norm = nullptr;
+  // Position of this pass's first sample in the global batch (a rank's share, or a
+  // micro-batch, starts past 0): per-sample random streams (dropout) follow the sample,
+  // so k ranks draw exactly one process's masks.
+  int64_t first_sample = 0;
 };
 
 // A node's computation. Shapes passed to build() exclude the batch dimension and are

@@ -126,6 +126,7 @@ void DataLoader::fill(int64_t batch_number, Batch& out, std::vector<float>& scra
   out.labels.resize(Shape{n}, Device::cpu(), DType::kInt32);
   out.index = batch_number;
   out.global_size = global_size(batch_number);
+  out.first_sample = begin - batch_number * config_.batch_size;
   data_.read_batch(order_.data() + begin, n, out.images.f32(), out.labels.data<int32_t>());
   const bool normalize = !config_.normalization.mean.empty();
   for (int64_t i = 0; i < n; ++i) {

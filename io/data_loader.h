@@ -36,6 +36,7 @@ struct Batch {
   Tensor labels;      // N, int32
   int64_t index = 0;  // batch number within the epoch
   int64_t global_size = 0;  // samples of this global batch over all ranks
+  int64_t first_sample = 0; // position of this rank's share in the global batch
 };
 
 class DataLoader {

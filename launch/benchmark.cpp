@@ -78,7 +78,7 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
     ctx.step = static_cast<uint64_t>(s);
     world.barrier("bench step start");  // every rank's step time covers the same step
     const auto t0 = Clock::now();
-    const StepResult o = train_step.run(x, labels, config.batch_size, 0.1f, ctx);
+    const StepResult o = train_step.run(x, labels, config.batch_size, config.batch_size * r / k, 0.1f, ctx);
     const double total = ms_since(t0);
     if (s + 1 == config.warmup) model.set_profiling(config.profile);
     if (s < config.warmup) continue;

@@ -103,6 +103,15 @@ void check_output_file(const std::string& path, const std::string& option) {
   }
   const std::string dir = parent_of(path);
   struct stat dir_st {};
+  if (::stat(dir.c_str(), &dir_st) != 0 && errno == ENOENT) {
+    // A directory still to be made (e.g. the metrics file inside a new checkpoint
+    // directory): fine if its nearest existing ancestor is writable; made now, like the
+    // checkpoint directory.
+    check_output_dir(dir, option);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    RESIDUAL_CHECK(!ec, option, " '", path, "': cannot create the directory '", dir, "': ", ec.message());
+  }
   RESIDUAL_CHECK(::stat(dir.c_str(), &dir_st) == 0, option, " '", path, "': the directory '", dir,
                  "' does not exist");
   RESIDUAL_CHECK(S_ISDIR(dir_st.st_mode), option, " '", path, "': '", dir, "' is not a directory");

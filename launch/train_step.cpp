@@ -51,7 +51,7 @@ TrainStep::TrainStep(Model& model, Optimizer& optimizer, Communicator& world, Re
 }
 
 StepResult TrainStep::run(const Tensor& images, const Tensor& labels, int64_t global_size,
-                          float lr, PassContext ctx) {
+                          int64_t first_sample, float lr, PassContext ctx) {
   RESIDUAL_CHECK(global_size > 0, "a step needs a non-empty global batch");
   ctx.training = true;
   ctx.sync_batch_norm = sync_bn_;
@@ -70,6 +70,7 @@ StepResult TrainStep::run(const Tensor& images, const Tensor& labels, int64_t gl
       y = &micro_labels_;
     }
     auto t = Clock::now();
+    ctx.first_sample = first_sample + begin;
     const Tensor& logits = model_.forward(*x, ctx);
     r.forward_ms += ms_since(t);
     t = Clock::now();

@@ -42,8 +42,9 @@ class TrainStep {
             TrainStepConfig config);
   // images/labels: this rank's share (possibly empty) of a global batch of
   // `global_size` samples. Every rank must call it for every step.
-  StepResult run(const Tensor& images, const Tensor& labels, int64_t global_size, float lr,
-                 PassContext ctx);
+  // `first_sample`: where this share starts in the global batch.
+  StepResult run(const Tensor& images, const Tensor& labels, int64_t global_size,
+                 int64_t first_sample, float lr, PassContext ctx);
   const Reducer& reducer() const { return reducer_; }
 
  private:

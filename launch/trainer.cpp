@@ -232,7 +232,7 @@ bool Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
     world_.set_phase("step " + std::to_string(global_step_ + 1) + " (epoch " + std::to_string(epoch + 1) +
                      ", batch " + std::to_string(done + 1) + ")");
     const StepResult result = step_->run(batch->images, batch->labels, batch->global_size,
-                                         static_cast<float>(lr), ctx);
+                                         batch->first_sample, static_cast<float>(lr), ctx);
     const double before = loss_sum;
     const bool stop = synchronize_step(result);
     const double step_loss = (loss_sum - before) / static_cast<double>(batch->global_size);

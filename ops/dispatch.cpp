@@ -185,14 +185,14 @@ void concat_backward(const Tensor& dy, const std::vector<Tensor*>& dxs) {
   cpu::concat_backward(dy, dxs);
 }
 
-void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y) {
+void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y, int64_t first_element) {
   require_cpu("dropout_forward", x);
-  cpu::dropout_forward(rate, seed, x, y);
+  cpu::dropout_forward(rate, seed, x, y, first_element);
 }
 
-void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx) {
+void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx, int64_t first_element) {
   require_cpu("dropout_backward", dy);
-  cpu::dropout_backward(rate, seed, dy, dx);
+  cpu::dropout_backward(rate, seed, dy, dx, first_element);
 }
 
 double softmax_cross_entropy(const Tensor& logits, const Tensor& labels,

@@ -135,8 +135,11 @@ void concat_backward(const Tensor& dy, const std::vector<Tensor*>& dxs);
 // Inverted dropout: keeps an element with probability 1 - rate and scales it by
 // 1 / (1 - rate). The mask is a pure function of (seed, element index), so the
 // backward recomputes it and a resumed run draws the same masks.
-void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y);
-void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx);
+// `first_element`: the index of x's first element in the whole global batch, so a rank's
+// share draws the mask one process would draw for those elements.
+void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y, int64_t first_element = 0);
+void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx,
+                      int64_t first_element = 0);
 
 // Mean softmax cross-entropy of logits (N x K) against int32 labels (N), with label
 // smoothing; writes dlogits = d(loss)/d(logits) * grad_scale * N (grad_scale defaults

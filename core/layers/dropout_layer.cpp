@@ -1,5 +1,6 @@
-// Dropout (inverted). The mask is a function of (run seed, step, layer name, element),
-// so no mask is stored and a resumed run draws the same masks.
+// Dropout (inverted). The mask is a function of (run seed, step, layer name, element of
+// the global batch), so no mask is stored, a resumed run draws the same masks, and k ranks
+// draw the masks one process draws.
 #include <nlohmann/json.hpp>
 
 #include "core/hash.h"
@@ -28,7 +29,7 @@ class DropoutLayer : public Layer {
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     y.resize(x[0]->shape());
     if (ctx.training) {
-      ops::dropout_forward(rate_, seed(ctx), *x[0], y);
+      ops::dropout_forward(rate_, seed(ctx), *x[0], y, first_element(*x[0], ctx));
     } else {
       y.copy_from(*x[0]);
     }
@@ -37,10 +38,14 @@ class DropoutLayer : public Layer {
                 const std::vector<Tensor*>& dx, const PassContext& ctx) override {
     if (!dx[0]) return;
     dx[0]->resize(x[0]->shape());
-    ops::dropout_backward(rate_, seed(ctx), dy, *dx[0]);
+    ops::dropout_backward(rate_, seed(ctx), dy, *dx[0], first_element(dy, ctx));
   }
 
  private:
+  static int64_t first_element(const Tensor& x, const PassContext& ctx) {
+    const int64_t rows = x.dim(0);
+    return rows > 0 ? ctx.first_sample * (x.numel() / rows) : 0;
+  }
   uint64_t seed(const PassContext& ctx) const {
     return (ctx.seed * 0x9e3779b97f4a7c15ULL) ^ (ctx.step * 0xc2b2ae3d27d4eb4fULL) ^ fnv1a(name());
   }

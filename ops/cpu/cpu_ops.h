@@ -59,8 +59,8 @@ void shortcut_pad_backward(int64_t stride, int64_t pad_before, int64_t pad_after
                            const Tensor& dy, Tensor& dx);
 void concat_forward(const std::vector<const Tensor*>& xs, Tensor& y);
 void concat_backward(const Tensor& dy, const std::vector<Tensor*>& dxs);
-void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y);
-void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx);
+void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y, int64_t first_element);
+void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx, int64_t first_element);
 double softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                              float label_smoothing, Tensor& dlogits, double grad_scale);
 double sigmoid_binary_cross_entropy(const Tensor& logits, const Tensor& targets,

@@ -13,20 +13,20 @@ inline float uniform(uint64_t seed, int64_t i) {
          (1.f / 16777216.f);
 }
 
-void apply_mask(float rate, uint64_t seed, const float* in, float* out, int64_t n) {
+void apply_mask(float rate, uint64_t seed, int64_t first, const float* in, float* out, int64_t n) {
   const float scale = rate < 1.f ? 1.f / (1.f - rate) : 0.f;
 #pragma omp parallel for schedule(static) if (n >= kMinParallelElements)
-  for (int64_t i = 0; i < n; ++i) out[i] = uniform(seed, i) >= rate ? in[i] * scale : 0.f;
+  for (int64_t i = 0; i < n; ++i) out[i] = uniform(seed, first + i) >= rate ? in[i] * scale : 0.f;
 }
 
 }  // namespace
 
-void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y) {
-  apply_mask(rate, seed, x.f32(), y.f32(), x.numel());
+void dropout_forward(float rate, uint64_t seed, const Tensor& x, Tensor& y, int64_t first_element) {
+  apply_mask(rate, seed, first_element, x.f32(), y.f32(), x.numel());
 }
 
-void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx) {
-  apply_mask(rate, seed, dy.f32(), dx.f32(), dy.numel());
+void dropout_backward(float rate, uint64_t seed, const Tensor& dy, Tensor& dx, int64_t first_element) {
+  apply_mask(rate, seed, first_element, dy.f32(), dx.f32(), dy.numel());
 }
 
 }  // namespace residual::ops::cpu

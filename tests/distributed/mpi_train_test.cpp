@@ -181,6 +181,59 @@ TEST(MpiTrain, ResumeEqualsAnUninterruptedRunAndMayChangeTheWorldSize) {
   EXPECT_EQ(c.global_batch_size, 32);
 }
 
+// models/mnist-cnn.json: no batch norm, two Dropout layers. Its masks follow the sample's
+// place in the global batch, so 3 ranks draw one process's masks; micro-batches
+// (--accumulate) add up to the same step as well.
+std::vector<std::string> cnn_args(const fs::path& dir) {
+  return {"--model", (source_dir() / "models" / "mnist-cnn.json").string(), "--data",
+          "synthetic:1x28x28:10", "--synthetic-size", "96", "--batch-size", "32", "--epochs", "1",
+          "--seed", "3", "--lr", "0.05", "--threads", "1", "--checkpoint-dir", dir.string(),
+          "--checkpoint-every-steps", "1", "--keep-last", "10"};
+}
+
+TEST(MpiTrain, DropoutAndAccumulationReproduceOneProcess) {
+  TempDir one, three, micro, both;
+  ASSERT_EQ(run_cli(train_args(cnn_args(one.path()))).exit_code, 0);
+  expect_success(run_mpi_train(3, cnn_args(three.path())));
+  std::vector<std::string> m = cnn_args(micro.path());
+  m.insert(m.end(), {"--accumulate", "4"});
+  ASSERT_EQ(run_cli(train_args(m)).exit_code, 0);
+  std::vector<std::string> b = cnn_args(both.path());
+  b.insert(b.end(), {"--accumulate", "2"});
+  expect_success(run_mpi_train(2, b));
+  for (const auto& [label, dir] : {std::pair<const char*, fs::path>{"3 ranks", three.path()},
+                                   {"--accumulate 4", micro.path()},
+                                   {"2 ranks, --accumulate 2", both.path()}}) {
+    const double after1 = max_relative_difference(checkpoint_at(dir, 1), checkpoint_at(one.path(), 1));
+    const double after3 = relative_l2_difference(checkpoint_at(dir, 3), checkpoint_at(one.path(), 3));
+    std::printf("mnist-cnn (dropout), %s vs one process: max relative difference %.3g after 1 step, "
+                "relative L2 %.3g after 3\n", label, after1, after3);
+    EXPECT_LT(after1, 1e-5) << label;
+    EXPECT_LT(after3, 1e-4) << label;
+  }
+}
+
+TEST(MpiTrain, BatchNormGroupsMustDivideTheWorld) {
+  TempDir dir;
+  std::vector<std::string> args = run_args(dir.path());
+  args.insert(args.end(), {"--sync-bn", "--sync-bn-group-size", "2"});
+  const JobResult r = run_mpi_train(3, args, 60);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--sync-bn-group-size 2 does not divide the world size 3"), std::string::npos) << r.err;
+}
+
+// Groups of one rank: each rank's own statistics through the synchronized path, which must
+// equal the plain per-rank batch norm.
+TEST(MpiTrain, BatchNormGroupsOfOneRankEqualPerRankStatistics) {
+  TempDir plain, grouped;
+  expect_success(run_mpi_train(2, run_args(plain.path())));
+  std::vector<std::string> g = run_args(grouped.path());
+  g.insert(g.end(), {"--sync-bn", "--sync-bn-group-size", "1"});
+  expect_success(run_mpi_train(2, g));
+  const double d = max_relative_difference(checkpoint_at(grouped.path(), 1), checkpoint_at(plain.path(), 1));
+  EXPECT_LT(d, 1e-5);
+}
+
 TEST(MpiTrain, RanksStartedWithDifferentOptionsFailAtStartUp) {
   TempDir dir;
   std::vector<std::string> command = mpirun_args(1);

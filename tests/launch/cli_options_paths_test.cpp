@@ -133,11 +133,18 @@ TEST(CliOutputPathTest, OutputsThatAreDirectoriesOrSpecialFilesAreRefused) {
   EXPECT_TRUE(fs::is_fifo(fifo));  // not replaced by a regular file
 }
 
-TEST(CliOutputPathTest, OutputInAMissingDirectoryIsRefusedBeforeTraining) {
+// A new directory for an output is made, as the checkpoint directory is (the README's
+// demo writes its metrics into its new checkpoint directory); one under a file is refused
+// before training.
+TEST(CliOutputPathTest, OutputInAMissingDirectoryIsMadeButNotUnderAFile) {
   TempDir dir;
-  const std::string out = dir / "no" / "metrics.csv";
-  const CliResult r = run_cli(fast_train({"--metrics-file", out}), 20);
-  expect_error(r, {"--metrics-file", (dir / "no").string(), "does not exist"});
+  const std::string out = dir / "new" / "deeper" / "metrics.csv";
+  const CliResult made = run_cli(fast_train({"--metrics-file", out}), 60);
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_TRUE(fs::is_regular_file(out));
+  write_text(dir / "file", "x");
+  const CliResult r = run_cli(fast_train({"--metrics-file", dir / "file" / "metrics.csv"}), 20);
+  expect_error(r, {"--metrics-file", (dir / "file").string(), "Not a directory"});
 }
 
 TEST(CliOutputPathTest, CheckpointDirectoryThatIsAFileIsRefused) {
