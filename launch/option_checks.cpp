@@ -21,7 +21,7 @@ void check_train_config(const TrainConfig& c) {
       c.schedule.warmup_epochs < static_cast<double>(c.epochs) || c.schedule.warmup_epochs == 0,
       "--warmup-epochs ", c.schedule.warmup_epochs, " must be less than --epochs ", c.epochs,
       ": the warm-up has to end before the run does");
-  if (!c.metrics_file.empty()) check_output_file(c.metrics_file, "--metrics-file");
+  if (!c.metrics_file.empty()) check_output_file(c.metrics_file, "--metrics-file", true);
   if (!c.checkpoint.dir.empty()) check_output_dir(c.checkpoint.dir, "--checkpoint-dir");
 }
 

@@ -86,7 +86,7 @@ void check_checkpoint_argument(const std::string& path) {
   check_input_file(pointer, "checkpoint pointer", 4096);
 }
 
-void check_output_file(const std::string& path, const std::string& option) {
+void check_output_file(const std::string& path, const std::string& option, bool make_directory) {
   RESIDUAL_CHECK(!path.empty(), option, ": no file name given");
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
@@ -103,10 +103,10 @@ void check_output_file(const std::string& path, const std::string& option) {
   }
   const std::string dir = parent_of(path);
   struct stat dir_st {};
-  if (::stat(dir.c_str(), &dir_st) != 0 && errno == ENOENT) {
-    // A directory still to be made (e.g. the metrics file inside a new checkpoint
-    // directory): fine if its nearest existing ancestor is writable; made now, like the
-    // checkpoint directory.
+  if (make_directory && ::stat(dir.c_str(), &dir_st) != 0 && errno == ENOENT) {
+    // A directory still to be made (the metrics file inside a new checkpoint directory):
+    // fine if its nearest existing ancestor is writable; made now, like the checkpoint
+    // directory.
     check_output_dir(dir, option);
     std::error_code ec;
     fs::create_directories(dir, ec);

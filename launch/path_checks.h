@@ -27,7 +27,11 @@ void check_checkpoint_argument(const std::string& path);
 
 // An output file the command will create or replace: not a directory or special file, its
 // directory exists and is writable, and it is not a residual checkpoint.
-void check_output_file(const std::string& path, const std::string& option);
+// `make_directory`: a missing parent directory is made (if its nearest existing ancestor
+// is writable) instead of refused: train's --metrics-file, which usually lives in the
+// checkpoint directory the run makes.
+void check_output_file(const std::string& path, const std::string& option,
+                       bool make_directory = false);
 
 // An output directory, created (with its parents) if missing: it, or its nearest existing
 // ancestor, must be a writable directory.
