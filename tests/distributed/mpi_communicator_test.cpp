@@ -40,7 +40,7 @@ TEST(MpiCommunicator, AllReduceSumsExactlyAndIdenticallyOnEveryRank) {
 
 TEST(MpiCommunicator, BroadcastAllGatherBarrierAndSplit) {
   const int k = world().size(), r = world().rank();
-  char text[16] = {};
+  char text[32] = {};  // room for "from " and any int
   if (r == k - 1) std::snprintf(text, sizeof(text), "from %d", r);
   world().broadcast(text, sizeof(text), k - 1, "test broadcast");
   EXPECT_EQ(std::string(text), "from " + std::to_string(k - 1));

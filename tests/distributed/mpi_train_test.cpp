@@ -105,7 +105,7 @@ TEST_P(Equivalence, SyncBatchNormRanksReproduceOneProcess) {
   std::vector<std::string> args = run_args(dir.path());
   args.push_back("--sync-bn");
   expect_success(run_mpi_train(ranks, args));
-  auto at = [](const fs::path& dir, int64_t step) { return checkpoint_at(dir, step); };
+  auto at = [](const fs::path& run_dir, int64_t step) { return checkpoint_at(run_dir, step); };
   const double after1 = max_relative_difference(at(dir.path(), 1), at(reference_dir(), 1));
   const double after3 = relative_l2_difference(at(dir.path(), 3), at(reference_dir(), 3));
   const double after20 = relative_l2_difference(at(dir.path(), 20), at(reference_dir(), 20));

@@ -128,7 +128,7 @@ TEST_F(CliInferenceTest, EvalAndPredictOfAClassifier) {
 
 TEST(CliLayerNameTest, NamesThatCannotBeCheckpointPathsAreRefusedBeforeTraining) {
   TempDir dir;
-  for (const std::string& name : {"x/kernel", "..", ""}) {
+  for (const std::string name : {"x/kernel", "..", ""}) {
     const std::string model = write_model(dir, "m.json", small_model("fc", name));
     const std::string shown = "\"" + name + "\"";
     expect_refused(run_cli({"summary", "--model", model}), {"layer name " + shown, "A-Z a-z 0-9"});

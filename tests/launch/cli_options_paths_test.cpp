@@ -66,7 +66,7 @@ std::string first_checkpoint(const fs::path& run) {
 TEST(CliModelPathTest, SpecialFilesAreRefusedNotRead) {
   TempDir dir;
   const std::string fifo = make_fifo(dir, "model.json");
-  for (const std::string& command : {"summary", "export-model", "bench"}) {
+  for (const std::string command : {"summary", "export-model", "bench"}) {
     SCOPED_TRACE(command);
     expect_error(run_cli({command, "--model", "/dev/zero"}, 20),
                  {"'/dev/zero'", "not a regular file"});
