@@ -37,10 +37,10 @@ LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label
       targets.f32()[i] = static_cast<float>(y[i]);
       out.correct += (z[i] > 0.f) == (y[i] == 1);
     }
-    out.loss = ops::sigmoid_binary_cross_entropy(logits, targets, dlogits);
+    out.loss = ops::sigmoid_binary_cross_entropy(logits, targets, dlogits, ops::kGradOfMean);
     return out;
   }
-  out.loss = ops::softmax_cross_entropy(logits, labels, label_smoothing, dlogits);
+  out.loss = ops::softmax_cross_entropy(logits, labels, label_smoothing, dlogits, ops::kGradOfMean);
   for (int64_t i = 0; i < n; ++i) {
     const float* zi = z + i * k;
     const float target = zi[y[i]];

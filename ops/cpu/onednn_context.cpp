@@ -26,7 +26,11 @@ dnnl::memory reorder_if_needed(const dnnl::memory& from, const dnnl::memory::des
   return scratch;
 }
 
+}  // namespace residual::ops::cpu
+
+namespace residual::ops {
+
 void set_num_threads(int threads) { omp_set_num_threads(std::max(1, threads)); }
 int num_threads() { return omp_get_max_threads(); }
 
-}  // namespace residual::ops::cpu
+}  // namespace residual::ops

@@ -29,7 +29,7 @@ TEST_P(DropoutTest, KeepsOneMinusRateAndScalesKept) {
   const float rate = GetParam();
   const Tensor x = nonzero_tensor(kCount, 1);
   Tensor y = ref::nan_tensor(x.shape());
-  ops::dropout_forward(rate, /*seed=*/42, x, y);
+  ops::dropout_forward(rate, /*seed=*/42, x, y, 0);
   int64_t kept = 0, bad = 0, first_bad = -1;
   for (int64_t i = 0; i < kCount; ++i) {
     const double got = y.f32()[i];
@@ -52,9 +52,9 @@ TEST_P(DropoutTest, SameSeedSameMaskOtherSeedOtherMask) {
   const Tensor x = nonzero_tensor(kCount, 2);
   Tensor a = ref::nan_tensor(x.shape()), b = ref::nan_tensor(x.shape()),
          c = ref::nan_tensor(x.shape());
-  ops::dropout_forward(rate, 7, x, a);
-  ops::dropout_forward(rate, 7, x, b);
-  ops::dropout_forward(rate, 8, x, c);
+  ops::dropout_forward(rate, 7, x, a, 0);
+  ops::dropout_forward(rate, 7, x, b, 0);
+  ops::dropout_forward(rate, 8, x, c, 0);
   int64_t same_seed_diffs = 0, other_seed_diffs = 0;
   for (int64_t i = 0; i < kCount; ++i) {
     same_seed_diffs += (a.f32()[i] == 0.f) != (b.f32()[i] == 0.f);
@@ -70,8 +70,8 @@ TEST_P(DropoutTest, BackwardAppliesTheForwardMask) {
   const float rate = GetParam();
   const Tensor x = nonzero_tensor(kCount, 3), dy = nonzero_tensor(kCount, 4);
   Tensor y = ref::nan_tensor(x.shape()), dx = ref::nan_tensor(x.shape());
-  ops::dropout_forward(rate, 1234, x, y);
-  ops::dropout_backward(rate, 1234, dy, dx);
+  ops::dropout_forward(rate, 1234, x, y, 0);
+  ops::dropout_backward(rate, 1234, dy, dx, 0);
   int64_t mismatches = 0;
   for (int64_t i = 0; i < kCount; ++i) {
     const bool kept = y.f32()[i] != 0.f;
@@ -90,8 +90,8 @@ TEST_P(DropoutTest, MaskDependsOnlyOnSeedAndIndex) {
   Tensor prefix_x = Tensor::empty(Shape{kPrefix});
   for (int64_t i = 0; i < kPrefix; ++i) prefix_x.f32()[i] = x.f32()[i];
   Tensor y = ref::nan_tensor(x.shape()), prefix_y = ref::nan_tensor(prefix_x.shape());
-  ops::dropout_forward(rate, 99, x, y);
-  ops::dropout_forward(rate, 99, prefix_x, prefix_y);
+  ops::dropout_forward(rate, 99, x, y, 0);
+  ops::dropout_forward(rate, 99, prefix_x, prefix_y, 0);
   for (int64_t i = 0; i < kPrefix; ++i) ASSERT_EQ(prefix_y.f32()[i], y.f32()[i]) << i;
 }
 
@@ -104,7 +104,7 @@ INSTANTIATE_TEST_SUITE_P(Rates, DropoutTest, ::testing::Values(0.1f, 0.3f, 0.5f)
 TEST(Dropout, RateZeroIsIdentity) {
   const Tensor x = nonzero_tensor(4096, 6);
   Tensor y = ref::nan_tensor(x.shape());
-  ops::dropout_forward(0.f, 3, x, y);
+  ops::dropout_forward(0.f, 3, x, y, 0);
   EXPECT_TRUE(ref::matches(y, ref::Expected(ref::to_double(x)), ref::kExact));
 }
 

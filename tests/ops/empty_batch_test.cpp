@@ -98,8 +98,8 @@ TEST(EmptyBatch, ElementwiseAndShapeOps) {
   ops::concat_forward({&x, &x}, joined);
   Tensor dx2 = Tensor::empty(x.shape());
   ops::concat_backward(joined, {&dx, &dx2});
-  ops::dropout_forward(0.5f, 7, x, y);
-  ops::dropout_backward(0.5f, 7, y, dx);
+  ops::dropout_forward(0.5f, 7, x, y, 0);
+  ops::dropout_backward(0.5f, 7, y, dx, 0);
   EXPECT_EQ(ops::squared_norm(x), 0.0);
 }
 
@@ -121,11 +121,11 @@ TEST(EmptyBatch, LossesAreZero) {
   const Tensor logits = Tensor::empty(Shape{0, 10});
   const Tensor labels = Tensor::empty(Shape{0}, Device::cpu(), DType::kInt32);
   Tensor dlogits = Tensor::empty(logits.shape());
-  EXPECT_EQ(ops::softmax_cross_entropy(logits, labels, 0.1f, dlogits), 0.0);
+  EXPECT_EQ(ops::softmax_cross_entropy(logits, labels, 0.1f, dlogits, ops::kGradOfMean), 0.0);
   EXPECT_EQ(ops::softmax_cross_entropy(logits, labels, 0.f, dlogits, 1.0 / 64), 0.0);
   const Tensor binary = Tensor::empty(Shape{0, 1});
   Tensor dbinary = Tensor::empty(binary.shape());
-  EXPECT_EQ(ops::sigmoid_binary_cross_entropy(binary, binary, dbinary), 0.0);
+  EXPECT_EQ(ops::sigmoid_binary_cross_entropy(binary, binary, dbinary, ops::kGradOfMean), 0.0);
 }
 
 }  // namespace

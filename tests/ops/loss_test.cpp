@@ -20,8 +20,8 @@ namespace {
 using ref::Expected;
 
 Tensor labels_tensor(const std::vector<int32_t>& labels) {
-  Tensor t = Tensor::empty(Shape{static_cast<int64_t>(labels.size())}, Device::cpu(),
-                           DType::kInt32);
+  Tensor t =
+      Tensor::empty(Shape{static_cast<int64_t>(labels.size())}, Device::cpu(), DType::kInt32);
   std::copy(labels.begin(), labels.end(), t.data<int32_t>());
   return t;
 }
@@ -36,9 +36,7 @@ struct SoftmaxCase {
 
 void PrintTo(const SoftmaxCase& c, std::ostream* out) { *out << c.name; }
 
-std::string case_name(const ::testing::TestParamInfo<SoftmaxCase>& info) {
-  return info.param.name;
-}
+std::string case_name(const ::testing::TestParamInfo<SoftmaxCase>& info) { return info.param.name; }
 
 class SoftmaxCrossEntropyTest : public ::testing::TestWithParam<SoftmaxCase> {};
 
@@ -55,8 +53,8 @@ TEST_P(SoftmaxCrossEntropyTest, LossAndGradient) {
   labels[0] = 0;  // both ends of the label range
   labels[1] = kK - 1;
   Tensor dlogits = ref::nan_tensor(logits.shape());
-  const double loss = ops::softmax_cross_entropy(logits, labels_tensor(labels),
-                                                 sc.label_smoothing, dlogits, sc.grad_scale);
+  const double loss = ops::softmax_cross_entropy(logits, labels_tensor(labels), sc.label_smoothing,
+                                                 dlogits, sc.grad_scale);
 
   const double scale = sc.grad_scale == 0 ? 1.0 / kN : sc.grad_scale;
   double want_loss = 0, loss_scale = 0;
@@ -95,21 +93,21 @@ TEST(SoftmaxCrossEntropy, OutOfRangeLabelThrows) {
   ref::Rng rng(18);
   Tensor logits = ref::uniform_tensor(Shape{3, 4}, rng);
   Tensor dlogits = Tensor::empty(logits.shape());
-  EXPECT_THROW(ops::softmax_cross_entropy(logits, labels_tensor({0, 4, 1}), 0.f, dlogits),
-               Error);
-  EXPECT_THROW(ops::softmax_cross_entropy(logits, labels_tensor({0, 1, -1}), 0.1f, dlogits),
+  EXPECT_THROW(
+      ops::softmax_cross_entropy(logits, labels_tensor({0, 4, 1}), 0.f, dlogits, ops::kGradOfMean),
+      Error);
+  EXPECT_THROW(ops::softmax_cross_entropy(logits, labels_tensor({0, 1, -1}), 0.1f, dlogits,
+                                          ops::kGradOfMean),
                Error);
   // The boundary label K - 1 is valid.
-  EXPECT_NO_THROW(ops::softmax_cross_entropy(logits, labels_tensor({3, 0, 2}), 0.f, dlogits));
+  EXPECT_NO_THROW(
+      ops::softmax_cross_entropy(logits, labels_tensor({3, 0, 2}), 0.f, dlogits, ops::kGradOfMean));
 }
 
 // -log(sigmoid(z)) = softplus(-z), evaluated without overflow for any z.
-double softplus(double a) {
-  return a > 0 ? a + std::log1p(std::exp(-a)) : std::log1p(std::exp(a));
-}
+double softplus(double a) { return a > 0 ? a + std::log1p(std::exp(-a)) : std::log1p(std::exp(a)); }
 
-void check_binary_cross_entropy(const Tensor& logits, const Tensor& targets,
-                                double grad_scale) {
+void check_binary_cross_entropy(const Tensor& logits, const Tensor& targets, double grad_scale) {
   Tensor d = ref::nan_tensor(logits.shape());
   const double loss = ops::sigmoid_binary_cross_entropy(logits, targets, d, grad_scale);
   const int64_t count = logits.numel();
