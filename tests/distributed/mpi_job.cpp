@@ -1,14 +1,7 @@
 #include "tests/distributed/mpi_job.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 namespace residual::cli_test {
 namespace fs = std::filesystem;
@@ -19,52 +12,13 @@ std::vector<std::string> mpirun_args(int ranks) {
 }
 
 Job start_job(const std::vector<std::string>& command, const std::string& capture_dir) {
-  Job job;
-  job.out_path = capture_dir + "/stdout";
-  job.err_path = capture_dir + "/stderr";
-  std::vector<char*> argv;
-  for (const std::string& a : command) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  job.pid = fork();
-  if (job.pid == 0) {
-    setpgid(0, 0);
-    const int out = open(job.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int err = open(job.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int in = open("/dev/null", O_RDONLY);
-    if (out < 0 || err < 0 || in < 0) _exit(126);
-    dup2(out, 1);
-    dup2(err, 2);
-    dup2(in, 0);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  setpgid(job.pid, job.pid);
-  return job;
+  SpawnOptions options;
+  options.search_path = true;
+  options.own_process_group = true;
+  return spawn(command, capture_dir, options);
 }
 
-JobResult wait_job(const Job& job, double timeout_s) {
-  const auto start = std::chrono::steady_clock::now();
-  JobResult r;
-  int status = 0;
-  for (;;) {
-    const pid_t done = waitpid(job.pid, &status, WNOHANG);
-    if (done == job.pid) break;
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (r.seconds > timeout_s) {
-      r.timed_out = true;
-      kill(-job.pid, SIGKILL);
-      waitpid(job.pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
-  r.out = read_text(job.out_path);
-  r.err = read_text(job.err_path);
-  return r;
-}
+JobResult wait_job(const Job& job, double timeout_s) { return wait_for(job, timeout_s); }
 
 JobResult run_job(const std::vector<std::string>& command, double timeout_s) {
   TempDir capture;

@@ -13,18 +13,13 @@ namespace residual::cli_test {
 // mpirun with what this machine needs (root, more ranks than cores, shared memory).
 std::vector<std::string> mpirun_args(int ranks);
 
-// Starts `program args...` in a new process group, output to files in `capture`.
-struct Job {
-  pid_t pid = -1;
-  std::string out_path, err_path;
-};
+// Starts `program args...` (looked up in PATH) in a new process group, output to files in
+// `capture_dir` (cli_runner's spawn).
+using Job = Process;
 Job start_job(const std::vector<std::string>& command, const std::string& capture_dir);
-// Waits up to `timeout_s` seconds; then kills the whole process group (exit -1, signal
-// SIGKILL recorded, and timed_out set).
-struct JobResult : CliResult {
-  bool timed_out = false;
-  double seconds = 0;
-};
+// Waits up to `timeout_s` seconds (0: ends it now if it still runs); then kills the whole
+// process group (exit -1, signal SIGKILL recorded, and timed_out set).
+using JobResult = CliResult;
 JobResult wait_job(const Job& job, double timeout_s);
 JobResult run_job(const std::vector<std::string>& command, double timeout_s);
 

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/launch/cli_spawn.h"
+#include "tests/launch/cli_runner.h"
 #include "tests/launch/train_test_util.h"
 
 namespace residual::cli_test {

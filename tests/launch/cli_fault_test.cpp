@@ -13,6 +13,7 @@
 #include <sys/mount.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -20,7 +21,7 @@
 #include <vector>
 
 #include "io/checkpoint.h"
-#include "tests/launch/cli_spawn.h"
+#include "tests/launch/cli_runner.h"
 #include "tests/launch/train_test_util.h"
 
 namespace residual::cli_test {
@@ -158,6 +159,13 @@ void check_training_files(const fs::path& ckpt, const fs::path& metrics, bool co
   if (fs::exists(ckpt / "best.h5")) {
     EXPECT_NO_THROW(read_checkpoint((ckpt / "best.h5").string())) << "best.h5 is not complete";
   }
+}
+
+// The LD_PRELOAD shim of tests/io/fault_injection (env RESIDUAL_FAULT_SHIM, else the one
+// built with the tests).
+std::string fault_shim_path() {
+  const char* env = std::getenv("RESIDUAL_FAULT_SHIM");
+  return env && *env ? env : RESIDUAL_FAULT_SHIM;
 }
 
 SpawnOptions with_fault(const Fault& f, const fs::path& target, long n, const fs::path& report) {

@@ -1,15 +1,10 @@
 // Crash safety of checkpointing: `residual train` killed with SIGKILL at random moments
 // (while it writes a checkpoint every step) must always leave a directory whose `latest`
 // names a complete, loadable checkpoint, and `--resume DIR` must carry on from it.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <random>
 #include <string>
 #include <thread>
@@ -19,38 +14,10 @@
 #include "io/checkpoint_store.h"
 #include "tests/launch/train_test_util.h"
 
-extern char** environ;
-
 namespace residual::cli_test {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Starts `residual args...` with all output discarded; returns its pid (-1 on failure).
-pid_t spawn_cli(const std::vector<std::string>& args) {
-  const std::string program = cli_path();
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
-
-// Waits for `pid`; returns its raw wait status.
-int wait_for(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
-}
 
 TEST(TrainKillTest, SigkillAtRandomMomentsLeavesALoadableLatestCheckpoint) {
   constexpr int kIterations = 20;
@@ -75,14 +42,12 @@ TEST(TrainKillTest, SigkillAtRandomMomentsLeavesALoadableLatestCheckpoint) {
     std::vector<std::string> args = run;
     args.push_back("--checkpoint-dir");
     args.push_back(dir.string());
-    const pid_t pid = spawn_cli(args);
-    ASSERT_GT(pid, 0) << "cannot start " << cli_path();
+    BackgroundCli train(args);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-    kill(pid, SIGKILL);
-    const int status = wait_for(pid);
+    const CliResult killed = train.stop(SIGKILL);
     // A run that beat the kill must at least have succeeded.
-    if (!WIFSIGNALED(status)) {
-      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+    if (killed.signal == 0) {
+      ASSERT_EQ(killed.exit_code, 0) << describe(killed);
     }
 
     if (!fs::exists(dir / "latest")) {
