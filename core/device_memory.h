@@ -7,9 +7,13 @@
 
 namespace residual {
 
+struct CachingAllocatorStats;  // core/caching_allocator.h
+
 void* device_alloc(Device device, size_t bytes);
 void device_free(Device device, void* ptr);
-// Copies between any two devices (host<->CUDA, CUDA<->CUDA, host<->host).
+// Copies between any two devices (host<->CUDA, CUDA<->CUDA, host<->host). On a GPU,
+// copies and zeroing are queued on its compute stream, in order with its kernels; a copy
+// to the host returns once the data is there, the others may return before.
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device,
                  size_t bytes);
 void device_memset_zero(Device device, void* ptr, size_t bytes);
@@ -25,6 +29,14 @@ void copy(void* dst, Device dst_device, const void* src, Device src_device, size
 void memset_zero(int index, void* ptr, size_t bytes);
 bool compiled();
 int device_count();
+// CUDA memory comes from a caching allocator (core/caching_allocator.h): its counters for
+// GPU `index` (all zero in a CPU-only build), for tests and out-of-memory reports.
+CachingAllocatorStats memory_stats(int index);
+// Returns every cached block to the driver (empty_cache); a no-op without CUDA.
+void release_cached_memory();
+// Copies, memsets and kernels are queued on the GPU's streams (ops/cuda/cuda_context.h):
+// this blocks the host until they are done.
+void synchronize(int index);
 }  // namespace cuda_backend
 
 }  // namespace residual
