@@ -1,15 +1,18 @@
-// add, channel_scale and global_avg_pool against double references.
+// add, channel_scale and global_avg_pool against double references, on every device.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "ops/ops.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
+using op_test::on;
+using op_test::WithDevice;
 using ref::Expected;
 
 // Small shapes run on one thread; large ones (past the kernels' 2^15-element cutoff)
@@ -18,14 +21,15 @@ using Dims = std::vector<int64_t>;  // gtest prints a vector parameter readably
 const Dims kSmall{2, 3, 4, 5};
 const Dims kLarge{4, 16, 16, 40};
 
-void check_add(int inputs, const Dims& dims) {
+void check_add(Device device, int inputs, const Dims& dims) {
   const Shape shape(dims);
   ref::Rng rng(100 + inputs);
-  std::vector<Tensor> xs;
+  std::vector<Tensor> xs, on_device;
   std::vector<const Tensor*> ptrs;
   for (int k = 0; k < inputs; ++k) xs.push_back(ref::uniform_tensor(shape, rng));
-  for (const Tensor& x : xs) ptrs.push_back(&x);
-  Tensor y = ref::nan_tensor(shape);
+  for (const Tensor& x : xs) on_device.push_back(on(device, x));
+  for (const Tensor& x : on_device) ptrs.push_back(&x);
+  Tensor y = on(device, ref::nan_tensor(shape));
   ops::add_forward(ptrs, y);
   Expected want(shape.numel());
   for (const Tensor& x : xs) {
@@ -34,25 +38,41 @@ void check_add(int inputs, const Dims& dims) {
   EXPECT_TRUE(ref::matches(y, want)) << inputs << " inputs";
 }
 
-TEST(Add, OneInputCopies) { check_add(1, kSmall); }
-TEST(Add, TwoInputs) { check_add(2, kSmall); }
-TEST(Add, ThreeInputs) { check_add(3, kSmall); }
-TEST(Add, FourInputs) { check_add(4, kSmall); }
-TEST(Add, TwoLargeInputs) { check_add(2, kLarge); }
-TEST(Add, ThreeLargeInputs) { check_add(3, kLarge); }
+class AddTest : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override { SKIP_WITHOUT_KERNEL(ops::add_forward, GetParam()); }
+};
 
-class ChannelScaleTest : public ::testing::TestWithParam<Dims> {
+TEST_P(AddTest, OneInputCopies) { check_add(GetParam(), 1, kSmall); }
+TEST_P(AddTest, TwoInputs) { check_add(GetParam(), 2, kSmall); }
+TEST_P(AddTest, ThreeInputs) { check_add(GetParam(), 3, kSmall); }
+TEST_P(AddTest, FourInputs) { check_add(GetParam(), 4, kSmall); }
+TEST_P(AddTest, TwoLargeInputs) { check_add(GetParam(), 2, kLarge); }
+TEST_P(AddTest, ThreeLargeInputs) { check_add(GetParam(), 3, kLarge); }
+
+INSTANTIATE_TEST_SUITE_P(Devices, AddTest, ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
+
+// Param: (shape, device). Inputs live on the host (x_, s_, dy_, read by the references)
+// and on the device (dev_x_, dev_s_, dev_dy_, given to the ops).
+class ChannelScaleTest : public ::testing::TestWithParam<WithDevice<Dims>> {
  protected:
   void SetUp() override {
+    device_ = std::get<1>(GetParam());
     ref::Rng rng(55);
-    x_ = ref::uniform_tensor(Shape(GetParam()), rng);
+    x_ = ref::uniform_tensor(Shape(std::get<0>(GetParam())), rng);
     pixels_ = x_.dim(1) * x_.dim(2);
     c_ = x_.dim(3);
     // s is per sample and channel: a kernel that broadcasts it per sample only, or
     // indexes it by pixel, reads different values.
     s_ = ref::uniform_tensor(Shape{x_.dim(0), c_}, rng);
     dy_ = ref::uniform_tensor(x_.shape(), rng);
+    dev_x_ = on(device_, x_);
+    dev_s_ = on(device_, s_);
+    dev_dy_ = on(device_, dy_);
   }
+
+  Tensor nan_output(const Shape& shape) const { return on(device_, ref::nan_tensor(shape)); }
 
   int64_t s_index(int64_t i) const { return (i / (pixels_ * c_)) * c_ + i % c_; }
 
@@ -72,13 +92,15 @@ class ChannelScaleTest : public ::testing::TestWithParam<Dims> {
     return want;
   }
 
-  Tensor x_, s_, dy_;
+  Device device_;
+  Tensor x_, s_, dy_, dev_x_, dev_s_, dev_dy_;
   int64_t pixels_ = 0, c_ = 0;
 };
 
 TEST_P(ChannelScaleTest, Forward) {
-  Tensor y = ref::nan_tensor(x_.shape());
-  ops::channel_scale_forward(x_, s_, y);
+  SKIP_WITHOUT_KERNEL(ops::channel_scale_forward, device_);
+  Tensor y = nan_output(x_.shape());
+  ops::channel_scale_forward(dev_x_, dev_s_, y);
   Expected want(x_.numel());
   for (int64_t i = 0; i < x_.numel(); ++i) {
     want.add(i, static_cast<double>(x_.f32()[i]) * s_.f32()[s_index(i)]);
@@ -87,18 +109,20 @@ TEST_P(ChannelScaleTest, Forward) {
 }
 
 TEST_P(ChannelScaleTest, BackwardBoth) {
-  Tensor dx = ref::nan_tensor(x_.shape()), ds = ref::nan_tensor(s_.shape());
-  ops::channel_scale_backward(x_, s_, dy_, &dx, &ds);
+  SKIP_WITHOUT_KERNEL(ops::channel_scale_backward, device_);
+  Tensor dx = nan_output(x_.shape()), ds = nan_output(s_.shape());
+  ops::channel_scale_backward(dev_x_, dev_s_, dev_dy_, &dx, &ds);
   EXPECT_TRUE(ref::matches(dx, want_dx())) << "dx";
   EXPECT_TRUE(ref::matches(ds, want_ds())) << "ds";
 }
 
 // Either gradient may be skipped (a layer whose input needs no gradient).
 TEST_P(ChannelScaleTest, BackwardOnlyOne) {
-  Tensor dx = ref::nan_tensor(x_.shape()), ds = ref::nan_tensor(s_.shape());
-  ops::channel_scale_backward(x_, s_, dy_, &dx, nullptr);
+  SKIP_WITHOUT_KERNEL(ops::channel_scale_backward, device_);
+  Tensor dx = nan_output(x_.shape()), ds = nan_output(s_.shape());
+  ops::channel_scale_backward(dev_x_, dev_s_, dev_dy_, &dx, nullptr);
   EXPECT_TRUE(ref::matches(dx, want_dx())) << "dx alone";
-  ops::channel_scale_backward(x_, s_, dy_, nullptr, &ds);
+  ops::channel_scale_backward(dev_x_, dev_s_, dev_dy_, nullptr, &ds);
   EXPECT_TRUE(ref::matches(ds, want_ds())) << "ds alone";
 }
 
@@ -106,21 +130,31 @@ std::string shape_name(const ::testing::TestParamInfo<Dims>& info) {
   return "Shape" + Shape(info.param).str();
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, ChannelScaleTest,
-                         ::testing::Values(Dims{3, 4, 5, 6}, Dims{2, 1, 1, 9}, kLarge),
-                         shape_name);
+std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<Dims>>& info) {
+  return op_test::with_device_name(info, shape_name);
+}
 
-class GlobalAvgPoolTest : public ::testing::TestWithParam<Dims> {};
+INSTANTIATE_TEST_SUITE_P(Shapes, ChannelScaleTest,
+                         ::testing::Combine(::testing::Values(Dims{3, 4, 5, 6},
+                                                              Dims{2, 1, 1, 9}, kLarge),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         shape_device_name);
+
+class GlobalAvgPoolTest : public ::testing::TestWithParam<WithDevice<Dims>> {};
 
 TEST_P(GlobalAvgPoolTest, ForwardAndBackward) {
-  const Shape shape(GetParam());
+  const auto& [dims, device] = GetParam();
+  SKIP_WITHOUT_KERNEL(ops::global_avg_pool_forward, device);
+  SKIP_WITHOUT_KERNEL(ops::global_avg_pool_backward, device);
+  const Shape shape(dims);
   const int64_t n = shape[0], c = shape[3], pixels = shape[1] * shape[2];
   ref::Rng rng(66);
   Tensor x = ref::uniform_tensor(shape, rng);
   Tensor dy = ref::uniform_tensor(Shape{n, c}, rng);
-  Tensor y = ref::nan_tensor(dy.shape()), dx = ref::nan_tensor(x.shape());
-  ops::global_avg_pool_forward(x, y);
-  ops::global_avg_pool_backward(dy, dx);
+  Tensor y = on(device, ref::nan_tensor(dy.shape()));
+  Tensor dx = on(device, ref::nan_tensor(x.shape()));
+  ops::global_avg_pool_forward(on(device, x), y);
+  ops::global_avg_pool_backward(on(device, dy), dx);
   Expected want_y(n * c), want_dx(x.numel());
   for (int64_t i = 0; i < x.numel(); ++i) {
     const int64_t yi = (i / (pixels * c)) * c + i % c;
@@ -132,8 +166,10 @@ TEST_P(GlobalAvgPoolTest, ForwardAndBackward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GlobalAvgPoolTest,
-                         ::testing::Values(Dims{3, 7, 5, 11}, Dims{2, 1, 1, 4}, kLarge),
-                         shape_name);
+                         ::testing::Combine(::testing::Values(Dims{3, 7, 5, 11},
+                                                              Dims{2, 1, 1, 4}, kLarge),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         shape_device_name);
 
 }  // namespace
 }  // namespace residual

@@ -57,8 +57,15 @@ inline Tensor nan_tensor(const Shape& shape) {
   return t;
 }
 
+// A tensor's elements readable on the host: itself on the CPU, a host copy otherwise
+// (results of device kernels are compared with host references this way).
+inline Tensor host_copy(const Tensor& t) {
+  return t.device().is_cpu() ? t : t.to(Device::cpu());
+}
+
 inline std::vector<double> to_double(const Tensor& t) {
-  return std::vector<double>(t.f32(), t.f32() + t.numel());
+  const Tensor host = host_copy(t);
+  return std::vector<double>(host.f32(), host.f32() + host.numel());
 }
 
 // A double-precision expected result and, per element, the sum of |terms| that formed it:
@@ -100,8 +107,10 @@ inline std::string index_str(const Shape& shape, int64_t flat) {
 
 // Passes when |got - want| <= rel * scale + abs for every element (NaN never passes);
 // otherwise names the count of bad elements and the worst one (largest error / tolerance).
-inline ::testing::AssertionResult matches(const Tensor& got, const Expected& want,
+// A result on another device is copied to the host first.
+inline ::testing::AssertionResult matches(const Tensor& got_any, const Expected& want,
                                           Tolerance tol = {}) {
+  const Tensor got = host_copy(got_any);
   if (static_cast<size_t>(got.numel()) != want.value.size()) {
     return ::testing::AssertionFailure() << "got " << got.numel() << " elements ("
                                          << got.shape().str() << "), want " << want.value.size();
