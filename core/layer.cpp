@@ -17,6 +17,16 @@ Parameter& Layer::add_parameter(const std::string& kind, const Shape& shape, boo
   return p;
 }
 
+std::vector<Tensor*> Layer::tensors() {
+  std::vector<Tensor*> out;
+  for (Parameter& p : params_) {
+    out.push_back(&p.value);
+    if (p.grad.defined()) out.push_back(&p.grad);
+  }
+  for (Tensor* t : state_tensors()) out.push_back(t);
+  return out;
+}
+
 std::string Layer::where() const { return str_cat("layer '", name_, "' (", type(), "): "); }
 
 }  // namespace residual

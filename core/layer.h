@@ -72,8 +72,15 @@ class Layer {
 
   std::deque<Parameter>& parameters() { return params_; }
   const std::deque<Parameter>& parameters() const { return params_; }
+  // Every tensor this layer keeps across calls, for Model::to(): parameter values and
+  // gradients, then the layer type's own state_tensors().
+  std::vector<Tensor*> tensors();
 
  protected:
+  // Tensors besides the parameters whose contents matter from one call to the next
+  // (batch norm's batch statistics, which backward reads). Scratch buffers need not be
+  // listed: resize(shape, like) reallocates them on their input's device when it changes.
+  virtual std::vector<Tensor*> state_tensors() { return {}; }
   Parameter& add_parameter(const std::string& kind, const Shape& shape, bool trainable,
                            bool is_bias_or_norm);
   // "layer 'conv1' (Conv2D): " for error messages.

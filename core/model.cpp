@@ -170,10 +170,31 @@ void Model::fuse_relus() {
 }
 
 void Model::initialize(uint64_t seed) {
+  const Device device = device_;
+  to(Device::cpu());  // layers draw their values through host pointers
   for (size_t k = 0; k < order_.size(); ++k) {
     std::mt19937_64 rng(seed * 0x9e3779b97f4a7c15ULL + k);
     nodes_[order_[k]].layer->initialize(rng);
   }
+  to(device);
+}
+
+void Model::to(Device device) {
+  if (device == device_) return;
+  std::vector<Tensor*> tensors;
+  for (ModelNode& node : nodes_) {
+    for (Tensor* t : node.layer->tensors()) tensors.push_back(t);
+  }
+  try {
+    move_all_to(tensors, device);
+  } catch (const std::exception& e) {
+    fail("model '", name_, "' cannot move to ", device.str(), " (", e.what(), "); it stays on ",
+         device_.str());
+  }
+  // Per-pass buffers: the next pass makes them again, on the device of its input.
+  for (auto* buffers : {&outputs_, &grads_}) std::fill(buffers->begin(), buffers->end(), Tensor());
+  for (auto& slots : slot_scratch_) std::fill(slots.begin(), slots.end(), Tensor());
+  device_ = device;
 }
 
 const Tensor& Model::forward(const Tensor& x, const PassContext& ctx) {
@@ -181,6 +202,8 @@ const Tensor& Model::forward(const Tensor& x, const PassContext& ctx) {
   RESIDUAL_CHECK(x.rank() == expected.rank() + 1 && x.shape().without_batch() == expected,
                  "model '", name_, "' expects inputs of N x ", expected.str(), ", got ",
                  x.shape().str());
+  RESIDUAL_CHECK(x.device() == device_, "model '", name_, "' is on ", device_.str(),
+                 " but its input is on ", x.device().str(), ": move one of them (.to())");
   std::vector<const Tensor*> in;
   for (int i : order_) {
     ModelNode& node = nodes_[i];
@@ -203,6 +226,8 @@ void Model::backward(const Tensor& doutput, const PassContext& ctx) {
   RESIDUAL_CHECK(doutput.shape() == outputs_[output_].shape(), "output gradient of shape ",
                  doutput.shape().str(), " for an output of shape ",
                  outputs_[output_].shape().str());
+  RESIDUAL_CHECK(doutput.device() == device_, "model '", name_, "' is on ", device_.str(),
+                 " but the gradient of its output is on ", doutput.device().str());
   std::fill(written_.begin(), written_.end(), 0);
   grads_[output_] = doutput;
   written_[output_] = 1;

@@ -43,8 +43,20 @@ class Model {
   // The nodes in the order they run.
   const std::vector<int>& order() const { return order_; }
 
-  // Deterministic initialisation of every parameter from `seed`.
+  // Deterministic initialisation of every parameter from `seed` (on the host, then
+  // moved back to the model's device: the same values on every device).
   void initialize(uint64_t seed);
+
+  // Where the parameters, their gradients and the layers' state live; a model is built
+  // on the CPU. forward() and backward() take tensors on this device.
+  Device device() const { return device_; }
+  // Moves every parameter value and gradient and every layer's state to `device`, all or
+  // nothing: on failure (a device this process cannot use, out of memory) an Error names
+  // the model and it stays where it was. A no-op on the current device. Activations of
+  // the last pass are dropped (the output forward() returned is then invalid), and
+  // tensors that hold parameters elsewhere are not followed: move the model before
+  // building its Optimizer (or call Optimizer::to) and its Reducer.
+  void to(Device device);
 
   // x: N x H x W x C. The returned output stays valid until the next forward.
   const Tensor& forward(const Tensor& x, const PassContext& ctx);
@@ -78,6 +90,7 @@ class Model {
   void fuse_relus();
 
   std::string name_;
+  Device device_ = Device::cpu();
   std::vector<ModelNode> nodes_;
   std::vector<int> order_;
   int input_ = -1, output_ = -1;

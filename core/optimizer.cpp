@@ -21,6 +21,16 @@ std::vector<Tensor> zeros_like(const std::vector<Parameter*>& params) {
 
 }  // namespace
 
+void Optimizer::to(Device device) {
+  std::vector<Tensor*> tensors;
+  for (const auto& named : state()) tensors.push_back(named.second);
+  try {
+    move_all_to(tensors, device);
+  } catch (const std::exception& e) {
+    fail("the optimizer state cannot move to ", device.str(), " (", e.what(), ")");
+  }
+}
+
 Sgd::Sgd(std::vector<Parameter*> params, const OptimizerConfig& config)
     : params_(std::move(params)), velocity_(zeros_like(params_)), config_(config) {}
 

@@ -15,6 +15,9 @@ class Optimizer {
   virtual ~Optimizer() = default;
   virtual void step(float lr) = 0;
   virtual std::vector<std::pair<std::string, Tensor*>> state() = 0;
+  // Moves the state (momentum, Adam's moments) to `device`, after Model::to moved the
+  // parameters: all or nothing, an Error leaves it where it was.
+  void to(Device device);
   // Updates taken so far (Adam's bias correction depends on it; saved in checkpoints).
   int64_t steps_taken() const { return steps_; }
   void set_steps_taken(int64_t steps) { steps_ = steps; }

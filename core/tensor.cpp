@@ -73,14 +73,38 @@ Tensor Tensor::zeros(const Shape& shape, Device device, DType dtype) {
   return t;
 }
 
-void* Tensor::raw() const {
+void* Tensor::device_raw() const {
   RESIDUAL_CHECK(defined(), "use of an undefined tensor");
   return static_cast<char*>(storage_->data()) + offset_;
+}
+
+float* Tensor::device_f32() const {
+  RESIDUAL_CHECK(dtype_ == DType::kFloat32, "expected a float32 tensor, got ", dtype_name(dtype_));
+  return static_cast<float*>(device_raw());
+}
+
+void* Tensor::raw() const {
+  RESIDUAL_CHECK(device_.is_cpu(), "a ", shape_.str(), " tensor on ", device_.str(),
+                 ": host access needs a copy on the host first (.to(Device::cpu())); a ",
+                 device_.str(), " kernel takes device_raw()/device_f32()");
+  return device_raw();
 }
 
 float* Tensor::f32() const {
   RESIDUAL_CHECK(dtype_ == DType::kFloat32, "expected a float32 tensor, got ", dtype_name(dtype_));
   return static_cast<float*>(raw());
+}
+
+void Tensor::resize(const Shape& shape) {
+  RESIDUAL_CHECK(defined(), "resize of an undefined tensor to ", shape.str(),
+                 " needs a device: resize(shape, like) or resize(shape, device, dtype)");
+  resize(shape, device_, dtype_);
+}
+
+void Tensor::resize(const Shape& shape, const Tensor& like) {
+  RESIDUAL_CHECK(like.defined(), "resize to ", shape.str(),
+                 " like an undefined tensor: it has no device to follow");
+  resize(shape, like.device(), like.dtype());
 }
 
 void Tensor::resize(const Shape& shape, Device device, DType dtype) {
@@ -127,16 +151,36 @@ void Tensor::copy_from(const Tensor& src) {
   RESIDUAL_CHECK(src.numel() == numel() && src.dtype() == dtype_, "copy of a ",
                  src.shape().str(), " ", dtype_name(src.dtype()), " tensor into a ",
                  shape_.str(), " ", dtype_name(dtype_), " tensor");
-  if (nbytes() == 0 || raw() == src.raw()) return;
-  device_copy(raw(), device_, src.raw(), src.device(), nbytes());
+  if (nbytes() == 0 || device_raw() == src.device_raw()) return;
+  device_copy(device_raw(), device_, src.device_raw(), src.device(), nbytes());
 }
 
 void Tensor::zero() {
-  if (nbytes() > 0) device_memset_zero(device_, raw(), nbytes());
+  if (nbytes() > 0) device_memset_zero(device_, device_raw(), nbytes());
+}
+
+void move_all_to(const std::vector<Tensor*>& tensors, Device device) {
+  if (device.is_cuda()) {
+    RESIDUAL_CHECK(cuda_compiled(), "cannot use ", device.str(),
+                   ": this residual was built without CUDA");
+    const int count = cuda_device_count();
+    RESIDUAL_CHECK(device.index >= 0 && device.index < count, "cannot use ", device.str(), ": ",
+                   count == 0 ? std::string("this machine has no CUDA device")
+                              : str_cat("CUDA devices here are cuda:0 to cuda:", count - 1));
+  }
+  std::vector<Tensor> moved(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = *tensors[i];
+    if (t.defined() && t.device() != device) moved[i] = t.to(device);
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (moved[i].defined()) *tensors[i] = std::move(moved[i]);
+  }
 }
 
 void Tensor::fill(float value) {
-  RESIDUAL_CHECK(device_.is_cpu(), "Tensor::fill runs on the CPU only");
+  RESIDUAL_CHECK(device_.is_cpu(), "Tensor::fill runs on the CPU only, and this ", shape_.str(),
+                 " tensor is on ", device_.str());
   std::fill_n(f32(), numel(), value);
 }
 

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "core/device.h"
 #include "core/dtype.h"
@@ -32,6 +33,8 @@ class Storage {
 class Tensor {
  public:
   Tensor() = default;
+  // Factories make host tensors unless given a device (parameters are made on the host
+  // and moved with Model::to).
   static Tensor empty(const Shape& shape, Device device = Device::cpu(),
                       DType dtype = DType::kFloat32);
   static Tensor zeros(const Shape& shape, Device device = Device::cpu(),
@@ -46,14 +49,32 @@ class Tensor {
   DType dtype() const { return dtype_; }
   Device device() const { return device_; }
 
+  // Host pointers, for host code and CPU kernels: a tensor on another device is an Error
+  // naming it, so host code cannot dereference device memory by accident.
   void* raw() const;
-  float* f32() const;  // checks dtype float32
+  float* f32() const;  // also checks dtype float32
   template <typename T>
   T* data() const { return static_cast<T*>(raw()); }
+  // The data pointer on the tensor's own device, whichever it is: for that device's
+  // kernels and for copies. Dereference it on the host only after checking is_cpu().
+  void* device_raw() const;
+  float* device_f32() const;  // also checks dtype float32
+  template <typename T>
+  T* device_data() const { return static_cast<T*>(device_raw()); }
 
-  // Makes this tensor `shape`, keeping its storage when it is large enough: the way
-  // layers reuse their buffers from step to step without allocating.
-  void resize(const Shape& shape, Device device = Device::cpu(), DType dtype = DType::kFloat32);
+  // Resizing makes this tensor `shape`, keeping its storage when it is large enough and
+  // on the right device: the way layers reuse their buffers from step to step without
+  // allocating. No overload picks a device silently (an output of a CUDA input once
+  // landed on the host that way):
+  // - resize(shape) keeps this tensor's device and dtype; an undefined tensor has
+  //   neither, so there it is an Error;
+  // - resize(shape, like) / resize_like(like): the device and dtype of `like`, how an
+  //   op's output follows its input;
+  // - resize(shape, device, dtype): stated outright (host buffers, labels).
+  void resize(const Shape& shape);
+  void resize(const Shape& shape, const Tensor& like);
+  void resize(const Shape& shape, Device device, DType dtype = DType::kFloat32);
+  void resize_like(const Tensor& like) { resize(like.shape(), like); }
   // A view of the same storage with another shape of equal element count.
   Tensor view(const Shape& shape) const;
   // A view of `shape` that starts `offset` elements into this tensor's data: the
@@ -71,6 +92,8 @@ class Tensor {
   bool shares_storage_with(const Tensor& other) const { return storage_ == other.storage_; }
 
  private:
+  friend class TensorTestPeer;  // tests: a CUDA-labelled tensor on a machine without a GPU
+
   std::shared_ptr<Storage> storage_;
   size_t offset_ = 0;               // bytes into storage_
   size_t limit_ = SIZE_MAX;         // bytes this tensor may use from offset_ (views)
@@ -78,5 +101,10 @@ class Tensor {
   DType dtype_ = DType::kFloat32;
   Device device_;
 };
+
+// Moves every defined tensor to `device`, all or nothing: the copies are made first,
+// so a failure (no such device, out of memory) leaves every tensor where it was. A CUDA
+// device this process cannot use is an Error saying why before anything is copied.
+void move_all_to(const std::vector<Tensor*>& tensors, Device device);
 
 }  // namespace residual

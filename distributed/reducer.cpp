@@ -45,7 +45,7 @@ Reducer::Reducer(std::vector<Parameter*> params, Communicator& comm, ReducerConf
       where_[b.slots[s].param] = {static_cast<int>(i), static_cast<int>(s)};
       total += b.slots[s].param->value.numel();
     }
-    b.buffer = Tensor::zeros(Shape{total});
+    b.buffer = Tensor::zeros(Shape{total}, b.slots[0].param->grad.device());
     if (config.gradient_as_bucket_view) {
       for (const Slot& slot : b.slots) {
         Tensor view = b.buffer.view_at(slot.offset, slot.param->grad.shape());

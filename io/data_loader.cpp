@@ -122,7 +122,7 @@ void DataLoader::worker(int id, int64_t first_batch) {
 void DataLoader::fill(int64_t batch_number, Batch& out, std::vector<float>& scratch) {
   const auto [begin, end] = shard(batch_number);
   const int64_t n = end - begin, pixels = sample_shape_.numel();
-  out.images.resize(sample_shape_.with_batch(n));
+  out.images.resize(sample_shape_.with_batch(n), Device::cpu());  // read on the host
   out.labels.resize(Shape{n}, Device::cpu(), DType::kInt32);
   out.index = batch_number;
   out.global_size = global_size(batch_number);

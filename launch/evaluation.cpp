@@ -27,11 +27,11 @@ LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label
   const int64_t n = logits.dim(0), k = logits.dim(1);
   const int32_t* y = labels.data<int32_t>();
   const float* z = logits.f32();
-  dlogits.resize(logits.shape());
+  dlogits.resize_like(logits);
   LossOutcome out;
   if (k == 1) {
     Tensor& targets = buffers.targets;
-    targets.resize(Shape{n, 1});
+    targets.resize(Shape{n, 1}, Device::cpu());  // filled on the host
     for (int64_t i = 0; i < n; ++i) {
       RESIDUAL_CHECK(y[i] == 0 || y[i] == 1, "label ", y[i], " of a binary model must be 0 or 1");
       targets.f32()[i] = static_cast<float>(y[i]);

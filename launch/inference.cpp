@@ -60,9 +60,9 @@ int64_t write_predictions(InferenceSetup& s, const std::string& output) {
     RESIDUAL_CHECK(logits.shape() == Shape({n, classes}), "model '", s.model->name(),
                    "' gave logits of ", logits.shape().str(), " for a batch of ", n,
                    " images; expected ", n, "x", classes);
-    probabilities.resize(Shape{n, outputs});
+    probabilities.resize(Shape{n, outputs}, logits);
     if (classes == 1) {
-      Tensor p1 = Tensor::empty(Shape{n, 1});
+      Tensor p1 = Tensor::empty(Shape{n, 1}, logits.device());
       ops::activation_forward(ops::Activation::kSigmoid, logits, p1);
       for (int64_t i = 0; i < n; ++i) {
         probabilities.f32()[2 * i] = 1.f - p1.f32()[i];

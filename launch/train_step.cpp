@@ -22,7 +22,7 @@ void copy_rows(const Tensor& x, int64_t begin, int64_t end, Tensor& out) {
   std::vector<int64_t> dims = x.shape().dims();
   const int64_t row = x.numel() / std::max<int64_t>(dims[0], 1);
   dims[0] = end - begin;
-  out.resize(Shape(dims), x.device(), x.dtype());
+  out.resize(Shape(dims), x);
   if (end > begin) {
     std::memcpy(out.raw(), static_cast<const char*>(x.raw()) + begin * row * dtype_size(x.dtype()),
                 static_cast<size_t>((end - begin) * row) * dtype_size(x.dtype()));
@@ -81,7 +81,7 @@ StepResult TrainStep::run(const Tensor& images, const Tensor& labels, int64_t gl
       r.loss_sum += o.loss * static_cast<double>(rows);
       r.correct += o.correct;
     } else {
-      loss_.dlogits.resize(logits.shape());
+      loss_.dlogits.resize_like(logits);
     }
     r.samples += rows;
     r.loss_ms += ms_since(t);

@@ -29,13 +29,13 @@ class ActivationLayer : public Layer {
     return inputs[0];
   }
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
-    y.resize(x[0]->shape());
+    y.resize_like(*x[0]);
     ops::activation_forward(kind_, *x[0], y);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor& y, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
-    dx[0]->resize(x[0]->shape());
+    dx[0]->resize_like(*x[0]);
     ops::activation_backward(kind_, y, dy, *dx[0]);
   }
 

@@ -28,7 +28,7 @@ class AddLayer : public Layer {
   bool fuse_following_relu() override { return relu_ = true; }
 
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
-    y.resize(x[0]->shape());
+    y.resize_like(*x[0]);
     ops::add_forward(x, y);
     if (relu_) ops::activation_forward(ops::Activation::kRelu, y, y);
   }
@@ -38,7 +38,7 @@ class AddLayer : public Layer {
     const Tensor* first = nullptr;
     for (size_t i = 0; i < dx.size(); ++i) {
       if (!dx[i]) continue;
-      dx[i]->resize(x[i]->shape());
+      dx[i]->resize_like(*x[i]);
       if (first) {
         dx[i]->copy_from(*first);
       } else if (relu_) {

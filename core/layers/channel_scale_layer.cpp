@@ -24,13 +24,13 @@ class ChannelScaleLayer : public Layer {
     return inputs[0];
   }
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
-    y.resize(x[0]->shape());
+    y.resize_like(*x[0]);
     ops::channel_scale_forward(*x[0], *x[1], y);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
-    if (dx[0]) dx[0]->resize(x[0]->shape());
-    if (dx[1]) dx[1]->resize(x[1]->shape());
+    if (dx[0]) dx[0]->resize_like(*x[0]);
+    if (dx[1]) dx[1]->resize_like(*x[1]);
     ops::channel_scale_backward(*x[0], *x[1], dy, dx[0], dx[1]);
   }
 };

@@ -36,7 +36,7 @@ class ConcatenateLayer : public Layer {
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
     Shape shape = x[0]->shape();
     for (size_t i = 1; i < x.size(); ++i) shape[shape.rank() - 1] += x[i]->shape()[shape.rank() - 1];
-    y.resize(shape);
+    y.resize(shape, *x[0]);
     ops::concat_forward(x, y);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
@@ -45,7 +45,7 @@ class ConcatenateLayer : public Layer {
     std::vector<Tensor*> outs(x.size());
     for (size_t i = 0; i < x.size(); ++i) {
       outs[i] = dx[i] ? dx[i] : &skipped[i];
-      outs[i]->resize(x[i]->shape());
+      outs[i]->resize_like(*x[i]);
     }
     ops::concat_backward(dy, outs);
   }

@@ -107,7 +107,7 @@ class Conv2DLayer : public Layer {
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
     ops::Conv2dGeometry g = g_;
     g.batch = x[0]->dim(0);
-    y.resize(Shape{g.batch, g.out_h, g.out_w, g.out_c});
+    y.resize(Shape{g.batch, g.out_h, g.out_w, g.out_c}, *x[0]);
     ops::conv2d_forward(g, *x[0], kernel_param_->value, bias_param_ ? &bias_param_->value : nullptr, y);
     if (activation_ != ops::Activation::kLinear) ops::activation_forward(activation_, y, y);
   }
@@ -118,14 +118,14 @@ class Conv2DLayer : public Layer {
     g.batch = x[0]->dim(0);
     const Tensor* dz = &dy;
     if (activation_ != ops::Activation::kLinear) {
-      dz_.resize(dy.shape());
+      dz_.resize_like(dy);
       ops::activation_backward(activation_, y, dy, dz_);
       dz = &dz_;
     }
     ops::conv2d_backward_weights(g, *x[0], *dz, kernel_param_->grad,
                                  bias_param_ ? &bias_param_->grad : nullptr);
     if (dx[0]) {
-      dx[0]->resize(x[0]->shape());
+      dx[0]->resize_like(*x[0]);
       ops::conv2d_backward_data(g, *dz, kernel_param_->value, *dx[0]);
     }
   }

@@ -55,7 +55,7 @@ class DenseLayer : public Layer {
   }
 
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
-    y.resize(Shape{x[0]->dim(0), units_});
+    y.resize(Shape{x[0]->dim(0), units_}, *x[0]);
     ops::dense_forward(*x[0], kernel_->value, bias_ ? &bias_->value : nullptr, y);
     if (activation_ != ops::Activation::kLinear) ops::activation_forward(activation_, y, y);
   }
@@ -64,13 +64,13 @@ class DenseLayer : public Layer {
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     const Tensor* dz = &dy;
     if (activation_ != ops::Activation::kLinear) {
-      dz_.resize(dy.shape());
+      dz_.resize_like(dy);
       ops::activation_backward(activation_, y, dy, dz_);
       dz = &dz_;
     }
     ops::dense_backward_weights(*x[0], *dz, kernel_->grad, bias_ ? &bias_->grad : nullptr);
     if (dx[0]) {
-      dx[0]->resize(x[0]->shape());
+      dx[0]->resize_like(*x[0]);
       ops::dense_backward_data(*dz, kernel_->value, *dx[0]);
     }
   }

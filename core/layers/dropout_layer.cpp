@@ -27,7 +27,7 @@ class DropoutLayer : public Layer {
     return inputs[0];
   }
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
-    y.resize(x[0]->shape());
+    y.resize_like(*x[0]);
     if (ctx.training) {
       ops::dropout_forward(rate_, seed(ctx), *x[0], y, first_element(*x[0], ctx));
     } else {
@@ -37,7 +37,7 @@ class DropoutLayer : public Layer {
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext& ctx) override {
     if (!dx[0]) return;
-    dx[0]->resize(x[0]->shape());
+    dx[0]->resize_like(*x[0]);
     ops::dropout_backward(rate_, seed(ctx), dy, *dx[0], first_element(dy, ctx));
   }
 

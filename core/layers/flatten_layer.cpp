@@ -23,13 +23,13 @@ class FlattenLayer : public Layer {
   }
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
     const int64_t n = x[0]->dim(0);
-    y.resize(Shape{n, x[0]->shape().without_batch().numel()});
+    y.resize(Shape{n, x[0]->shape().without_batch().numel()}, *x[0]);
     y.copy_from(*x[0]);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
-    dx[0]->resize(x[0]->shape());
+    dx[0]->resize_like(*x[0]);
     dx[0]->copy_from(dy);
   }
 };

@@ -21,13 +21,13 @@ class GlobalAveragePoolingLayer : public Layer {
     return Shape{inputs[0][2]};
   }
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
-    y.resize(Shape{x[0]->dim(0), x[0]->dim(3)});
+    y.resize(Shape{x[0]->dim(0), x[0]->dim(3)}, *x[0]);
     ops::global_avg_pool_forward(*x[0], y);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
-    dx[0]->resize(x[0]->shape());
+    dx[0]->resize_like(*x[0]);
     ops::global_avg_pool_backward(dy, *dx[0]);
   }
 };

@@ -57,7 +57,7 @@ class PoolingLayer : public Layer {
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     ops::Pool2dGeometry g = g_;
     g.batch = x[0]->dim(0);
-    y.resize(Shape{g.batch, g.out_h, g.out_w, g.channels});
+    y.resize(Shape{g.batch, g.out_h, g.out_w, g.channels}, *x[0]);
     ops::pool2d_forward(g, *x[0], y, workspace_, ctx.training);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
@@ -65,7 +65,7 @@ class PoolingLayer : public Layer {
     if (!dx[0]) return;
     ops::Pool2dGeometry g = g_;
     g.batch = x[0]->dim(0);
-    dx[0]->resize(x[0]->shape());
+    dx[0]->resize_like(*x[0]);
     ops::pool2d_backward(g, dy, workspace_, *dx[0]);
   }
 

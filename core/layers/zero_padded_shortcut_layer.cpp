@@ -32,13 +32,14 @@ class ZeroPaddedShortcutLayer : public Layer {
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
     const Tensor& in = *x[0];
     y.resize(Shape{in.dim(0), (in.dim(1) + stride_ - 1) / stride_,
-                   (in.dim(2) + stride_ - 1) / stride_, filters_});
+                   (in.dim(2) + stride_ - 1) / stride_, filters_},
+             in);
     ops::shortcut_pad_forward(stride_, before_, after_, in, y);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
-    dx[0]->resize(x[0]->shape());
+    dx[0]->resize_like(*x[0]);
     ops::shortcut_pad_backward(stride_, before_, after_, dy, *dx[0]);
   }
 

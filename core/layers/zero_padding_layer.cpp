@@ -29,13 +29,14 @@ class ZeroPaddingLayer : public Layer {
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
     const Tensor& in = *x[0];
     y.resize(Shape{in.dim(0), in.dim(1) + pad_.top + pad_.bottom,
-                   in.dim(2) + pad_.left + pad_.right, in.dim(3)});
+                   in.dim(2) + pad_.left + pad_.right, in.dim(3)},
+             in);
     ops::zero_pad2d_forward(pad_, in, y);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
-    dx[0]->resize(x[0]->shape());
+    dx[0]->resize_like(*x[0]);
     ops::zero_pad2d_backward(pad_, dy, *dx[0]);
   }
 

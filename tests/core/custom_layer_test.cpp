@@ -33,7 +33,7 @@ class Scale2x : public residual::Layer {
 
   void forward(const std::vector<const residual::Tensor*>& x, residual::Tensor& y,
                const residual::PassContext&) override {
-    y.resize(x[0]->shape());  // reuses y's buffer from the previous step
+    y.resize_like(*x[0]);  // reuses y's buffer from the previous step
     for (int64_t i = 0; i < y.numel(); ++i) y.f32()[i] = 2.f * x[0]->f32()[i];
   }
 
@@ -42,7 +42,7 @@ class Scale2x : public residual::Layer {
                 const residual::Tensor& dy, const std::vector<residual::Tensor*>& dx,
                 const residual::PassContext&) override {
     if (!dx[0]) return;
-    dx[0]->resize(x[0]->shape());
+    dx[0]->resize_like(*x[0]);
     for (int64_t i = 0; i < dy.numel(); ++i) dx[0]->f32()[i] = 2.f * dy.f32()[i];
   }
 };

@@ -30,7 +30,7 @@ const LayerRegistry& registry() {
 // cross-entropy), with dlogits scaled by 1 / global_batch; returns the mean loss.
 double loss_and_gradient(const Tensor& logits, int64_t global_batch, Tensor& dlogits) {
   const int64_t n = logits.dim(0), k = logits.dim(1);
-  dlogits.resize(logits.shape());
+  dlogits.resize_like(logits);
   if (k == 1) {
     Tensor targets = Tensor::empty(logits.shape());
     for (int64_t i = 0; i < n; ++i) targets.f32()[i] = static_cast<float>(i % 2);

@@ -35,7 +35,7 @@ class CubeLayer : public Layer {
     return inputs[0];
   }
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
-    y.resize(x[0]->shape());
+    y.resize_like(*x[0]);
     const int64_t c = w_->value.numel();
     for (int64_t i = 0; i < y.numel(); ++i) {
       const float v = x[0]->f32()[i];
@@ -55,7 +55,7 @@ class CubeLayer : public Layer {
       w_->grad.f32()[i % c] += dw_scale * dy.f32()[i] * v * v * v;
     }
     if (!dx[0]) return;
-    if (fault_ != Fault::kAccumulates) dx[0]->resize(x[0]->shape());
+    if (fault_ != Fault::kAccumulates) dx[0]->resize_like(*x[0]);
     for (int64_t i = 0; i < dy.numel(); ++i) {
       const float v = x[0]->f32()[i];
       const float g = dx_scale * dy.f32()[i] * 3.f * w_->value.f32()[i % c] * v * v;

@@ -63,7 +63,7 @@ Tensor labels(const std::vector<int32_t>& values) {
 
 // Summed (not mean) softmax cross-entropy, so gradients are O(1) whatever the batch.
 double cross_entropy(const Tensor& logits, const Tensor& targets, Tensor& dlogits) {
-  dlogits.resize(logits.shape());
+  dlogits.resize_like(logits);
   return ops::softmax_cross_entropy(logits, targets, 0.f, dlogits, 1.0) * logits.dim(0);
 }
 
