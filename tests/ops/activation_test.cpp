@@ -1,5 +1,6 @@
-// Activations forward and backward against double references. The backward takes the
-// forward output y (not x), so each backward test feeds it the op's own forward result.
+// Activations forward and backward against double references, on every device. The
+// backward takes the forward output y (not x), so each backward test feeds it the op's
+// own forward result.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,13 +9,18 @@
 #include <vector>
 
 #include "ops/ops.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
 using ops::Activation;
+using op_test::on;
+using op_test::WithDevice;
 using ref::Expected;
+
+using Dims = std::vector<int64_t>;
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
@@ -33,24 +39,29 @@ std::vector<double> softmax_rows(const Tensor& x) {
 }
 
 // Parameterised by shape: a small one, and one past the kernels' single-thread cutoff
-// (2^15 elements) so the OpenMP loops really split.
-class ActivationTest : public ::testing::TestWithParam<std::vector<int64_t>> {
+// (2^15 elements) so the OpenMP loops really split; and by device.
+class ActivationTest : public ::testing::TestWithParam<WithDevice<Dims>> {
  protected:
   void SetUp() override {
+    device_ = std::get<1>(GetParam());
+    SKIP_WITHOUT_KERNEL(ops::activation_forward, device_);
+    SKIP_WITHOUT_KERNEL(ops::activation_backward, device_);
     ref::Rng rng(31);
-    x_ = ref::uniform_tensor(Shape(GetParam()), rng, -4.f, 4.f);
+    x_ = ref::uniform_tensor(Shape(std::get<0>(GetParam())), rng, -4.f, 4.f);
     dy_ = ref::uniform_tensor(x_.shape(), rng);
   }
 
-  // Runs forward then backward of `kind` on x_ / dy_.
+  // Runs forward then backward of `kind` on x_ / dy_ (moved to the device); y and dx
+  // are left on the device.
   void run(Activation kind, Tensor& y, Tensor& dx) {
-    y = ref::nan_tensor(x_.shape());
-    dx = ref::nan_tensor(x_.shape());
-    ops::activation_forward(kind, x_, y);
-    ops::activation_backward(kind, y, dy_, dx);
+    y = on(device_, ref::nan_tensor(x_.shape()));
+    dx = on(device_, ref::nan_tensor(x_.shape()));
+    ops::activation_forward(kind, on(device_, x_), y);
+    ops::activation_backward(kind, y, on(device_, dy_), dx);
   }
 
-  Tensor x_, dy_;
+  Device device_;
+  Tensor x_, dy_;  // on the host
 };
 
 TEST_P(ActivationTest, LinearCopiesBothWays) {
@@ -89,21 +100,30 @@ TEST_P(ActivationTest, Sigmoid) {
   EXPECT_TRUE(ref::matches(dx, want_dx));
 }
 
-std::string shape_name(const ::testing::TestParamInfo<std::vector<int64_t>>& info) {
+std::string shape_name(const ::testing::TestParamInfo<Dims>& info) {
   std::string name;
   for (int64_t d : info.param) name += (name.empty() ? "" : "x") + std::to_string(d);
   return "Shape" + name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, ActivationTest,
-                         ::testing::Values(std::vector<int64_t>{3, 5, 4, 7},
-                                           std::vector<int64_t>{4, 32, 32, 9}),
-                         shape_name);
+std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<Dims>>& info) {
+  return op_test::with_device_name(info, shape_name);
+}
 
-void check_softmax(const Tensor& x, const Tensor& dy) {
-  Tensor y = ref::nan_tensor(x.shape()), dx = ref::nan_tensor(x.shape());
-  ops::activation_forward(Activation::kSoftmax, x, y);
-  ops::activation_backward(Activation::kSoftmax, y, dy, dx);
+INSTANTIATE_TEST_SUITE_P(Shapes, ActivationTest,
+                         ::testing::Combine(::testing::Values(Dims{3, 5, 4, 7},
+                                                              Dims{4, 32, 32, 9}),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         shape_device_name);
+
+// x and dy on the host; the op runs on `device`.
+void check_softmax(Device device, const Tensor& x, const Tensor& dy) {
+  SKIP_WITHOUT_KERNEL(ops::activation_forward, device);
+  SKIP_WITHOUT_KERNEL(ops::activation_backward, device);
+  Tensor y = on(device, ref::nan_tensor(x.shape()));
+  Tensor dx = on(device, ref::nan_tensor(x.shape()));
+  ops::activation_forward(Activation::kSoftmax, on(device, x), y);
+  ops::activation_backward(Activation::kSoftmax, y, on(device, dy), dx);
   const std::vector<double> p = softmax_rows(x);
   const int64_t k = x.shape()[x.rank() - 1];
   // dx_i = sum_j dy_j * dp_j / dx_i with the Jacobian dp_j / dx_i = p_j (delta_ij - p_i).
@@ -118,35 +138,41 @@ void check_softmax(const Tensor& x, const Tensor& dy) {
   }
   EXPECT_TRUE(ref::matches(y, Expected(p))) << "softmax";
   EXPECT_TRUE(ref::matches(dx, want_dx)) << "softmax backward";
+  const Tensor host_y = ref::host_copy(y);
   for (int64_t r = 0; r < x.numel() / k; ++r) {
     double total = 0;
-    for (int64_t i = 0; i < k; ++i) total += y.f32()[r * k + i];
+    for (int64_t i = 0; i < k; ++i) total += host_y.f32()[r * k + i];
     EXPECT_NEAR(total, 1.0, 1e-5) << "row " << r;
   }
 }
 
-TEST(Softmax, RowsOfLogits) {
+class SoftmaxTest : public ::testing::TestWithParam<Device> {};
+
+TEST_P(SoftmaxTest, RowsOfLogits) {
   ref::Rng rng(8);
   Tensor x = ref::uniform_tensor(Shape{6, 10}, rng, -5.f, 5.f);
   // Logits of 200 overflow exp in float32: only a max-subtracted softmax stays finite.
   for (int64_t i = 30; i < 40; ++i) x.f32()[i] += 200.f;
   // A row of -200: the unshifted exp underflows to 0 / 0.
   for (int64_t i = 40; i < 50; ++i) x.f32()[i] -= 200.f;
-  check_softmax(x, ref::uniform_tensor(x.shape(), rng));
+  check_softmax(GetParam(), x, ref::uniform_tensor(x.shape(), rng));
 }
 
-TEST(Softmax, ManyRows) {
+TEST_P(SoftmaxTest, ManyRows) {
   ref::Rng rng(10);
   Tensor x = ref::uniform_tensor(Shape{4096, 10}, rng, -5.f, 5.f);
-  check_softmax(x, ref::uniform_tensor(x.shape(), rng));
+  check_softmax(GetParam(), x, ref::uniform_tensor(x.shape(), rng));
 }
 
 // Softmax over the channels of an image tensor: the last dimension, whatever the rank.
-TEST(Softmax, LastDimensionOfImage) {
+TEST_P(SoftmaxTest, LastDimensionOfImage) {
   ref::Rng rng(9);
   Tensor x = ref::uniform_tensor(Shape{2, 3, 2, 9}, rng, -3.f, 3.f);
-  check_softmax(x, ref::uniform_tensor(x.shape(), rng));
+  check_softmax(GetParam(), x, ref::uniform_tensor(x.shape(), rng));
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, SoftmaxTest, ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
 
 }  // namespace
 }  // namespace residual

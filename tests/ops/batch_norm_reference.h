@@ -93,11 +93,11 @@ inline std::vector<BatchNormCase> cases() {
   return all;
 }
 
-// Inputs and exact statistics of one case.
-class BatchNormFixture : public ::testing::TestWithParam<BatchNormCase> {
+// Inputs (on the host) and exact statistics of one case; the references read results
+// of any device (copied to the host).
+class BatchNormData {
  protected:
-  void SetUp() override {
-    const BatchNormCase& bc = GetParam();
+  void init(const BatchNormCase& bc) {
     shape_ = Shape(bc.dims);
     relu_ = bc.relu;
     c_ = shape_[shape_.rank() - 1];
@@ -150,7 +150,8 @@ class BatchNormFixture : public ::testing::TestWithParam<BatchNormCase> {
   }
 
   // dy through the ReLU (the mask comes from the y the backward is given).
-  std::vector<double> masked_dy(const Tensor& y) const {
+  std::vector<double> masked_dy(const Tensor& y_any) const {
+    const Tensor y = ref::host_copy(y_any);
     std::vector<double> g(static_cast<size_t>(shape_.numel()));
     for (int64_t i = 0; i < shape_.numel(); ++i) {
       g[i] = (!relu_ || y.f32()[i] > 0.f) ? dy_.f32()[i] : 0.0;
@@ -162,7 +163,9 @@ class BatchNormFixture : public ::testing::TestWithParam<BatchNormCase> {
   // float32 rounds the mean by up to ulp(mean) / 2, which shifts every xhat alike and so
   // dgamma by that * sum(dy') / std, far above float accumulation error when |mean| >> std.
   std::pair<Expected, Expected> want_dgamma_dbeta(const std::vector<double>& g,
-                                                  const Tensor& mean, const Tensor& var) const {
+                                                  const Tensor& mean_any,
+                                                  const Tensor& var_any) const {
+    const Tensor mean = ref::host_copy(mean_any), var = ref::host_copy(var_any);
     Expected dgamma(c_), dbeta(c_);
     for (int64_t i = 0; i < shape_.numel(); ++i) {
       const int64_t c = i % c_;
@@ -209,6 +212,12 @@ class BatchNormFixture : public ::testing::TestWithParam<BatchNormCase> {
   double count_ = 0;  // rows_ as a divisor
   Tensor x_, gamma_, beta_, dy_;
   std::vector<double> mean_, var_;
+};
+
+// The host-only fixture (the split pieces' tests): one case per test.
+class BatchNormFixture : public ::testing::TestWithParam<BatchNormCase>, public BatchNormData {
+ protected:
+  void SetUp() override { init(GetParam()); }
 };
 
 }  // namespace residual::bn_ref

@@ -1,5 +1,6 @@
 // Batch normalisation (per last-dimension channel, optional fused ReLU): the fused
-// single-process kernels against the double reference of tests/ops/batch_norm_reference.h.
+// single-process kernels against the double reference of tests/ops/batch_norm_reference.h,
+// on every device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,20 +12,42 @@
 
 #include "ops/ops.h"
 #include "tests/ops/batch_norm_reference.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
+using bn_ref::BatchNormCase;
 using bn_ref::kEpsilon;
+using op_test::on;
+using op_test::WithDevice;
 using ref::Expected;
 
-class BatchNormTest : public bn_ref::BatchNormFixture {};
+// Param: (case, device). The case's inputs stay on the host for the references; the ops
+// get copies on the device (x(), gamma(), ...) and write outputs made there.
+class BatchNormTest : public ::testing::TestWithParam<WithDevice<BatchNormCase>>,
+                      public bn_ref::BatchNormData {
+ protected:
+  void SetUp() override {
+    device_ = std::get<1>(GetParam());
+    init(std::get<0>(GetParam()));
+    x_on_ = on(device_, x_);
+    gamma_on_ = on(device_, gamma_);
+    beta_on_ = on(device_, beta_);
+    dy_on_ = on(device_, dy_);
+  }
+
+  Tensor nan_output(const Shape& shape) const { return on(device_, ref::nan_tensor(shape)); }
+
+  Device device_;
+  Tensor x_on_, gamma_on_, beta_on_, dy_on_;
+};
 
 TEST_P(BatchNormTest, TrainingForward) {
-  Tensor y = ref::nan_tensor(shape_), mean = ref::nan_tensor(Shape{c_}),
-         var = ref::nan_tensor(Shape{c_});
-  ops::batch_norm_forward_training(x_, gamma_, beta_, kEpsilon, relu_, y, mean, var);
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_forward_training, device_);
+  Tensor y = nan_output(shape_), mean = nan_output(Shape{c_}), var = nan_output(Shape{c_});
+  ops::batch_norm_forward_training(x_on_, gamma_on_, beta_on_, kEpsilon, relu_, y, mean, var);
 
   EXPECT_TRUE(ref::matches(y, want_y())) << "y";
   EXPECT_TRUE(ref::matches(mean, want_mean())) << "batch mean";
@@ -32,12 +55,13 @@ TEST_P(BatchNormTest, TrainingForward) {
 }
 
 TEST_P(BatchNormTest, InferenceForward) {
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_forward_inference, device_);
   ref::Rng rng(5);
   Tensor running_mean = ref::uniform_tensor(Shape{c_}, rng, 1.5f, 2.5f);
   Tensor running_var = ref::uniform_tensor(Shape{c_}, rng, 0.2f, 2.f);
-  Tensor y = ref::nan_tensor(shape_);
-  ops::batch_norm_forward_inference(x_, gamma_, beta_, running_mean, running_var, kEpsilon,
-                                    relu_, y);
+  Tensor y = nan_output(shape_);
+  ops::batch_norm_forward_inference(x_on_, gamma_on_, beta_on_, on(device_, running_mean),
+                                    on(device_, running_var), kEpsilon, relu_, y);
   Expected want(shape_.numel());
   for (int64_t i = 0; i < shape_.numel(); ++i) {
     const int64_t c = i % c_;
@@ -52,12 +76,13 @@ TEST_P(BatchNormTest, InferenceForward) {
 }
 
 TEST_P(BatchNormTest, Backward) {
-  Tensor y = ref::nan_tensor(shape_), mean = ref::nan_tensor(Shape{c_}),
-         var = ref::nan_tensor(Shape{c_});
-  ops::batch_norm_forward_training(x_, gamma_, beta_, kEpsilon, relu_, y, mean, var);
-  Tensor dx = ref::nan_tensor(shape_), dgamma = ref::nan_tensor(Shape{c_}),
-         dbeta = ref::nan_tensor(Shape{c_});
-  ops::batch_norm_backward(x_, y, dy_, gamma_, mean, var, kEpsilon, relu_, dx, dgamma, dbeta);
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_forward_training, device_);
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_backward, device_);
+  Tensor y = nan_output(shape_), mean = nan_output(Shape{c_}), var = nan_output(Shape{c_});
+  ops::batch_norm_forward_training(x_on_, gamma_on_, beta_on_, kEpsilon, relu_, y, mean, var);
+  Tensor dx = nan_output(shape_), dgamma = nan_output(Shape{c_}), dbeta = nan_output(Shape{c_});
+  ops::batch_norm_backward(x_on_, y, dy_on_, gamma_on_, mean, var, kEpsilon, relu_, dx, dgamma,
+                           dbeta);
 
   const std::vector<double> g = masked_dy(y);
   const auto [want_dgamma, want_dbeta] = want_dgamma_dbeta(g, mean, var);
@@ -66,12 +91,22 @@ TEST_P(BatchNormTest, Backward) {
   EXPECT_TRUE(ref::matches(dbeta, want_dbeta)) << "dbeta";
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, BatchNormTest, ::testing::ValuesIn(bn_ref::cases()),
-                         bn_ref::case_name);
+std::string case_device_name(const ::testing::TestParamInfo<WithDevice<BatchNormCase>>& info) {
+  return op_test::with_device_name(info, bn_ref::case_name);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, BatchNormTest,
+                         ::testing::Combine(::testing::ValuesIn(bn_ref::cases()),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         case_device_name);
 
 // Keras-style momentum (the running value keeps `momentum` of itself) and the unbiased
 // batch variance: count 5 makes the count / (count - 1) factor 25%, far past tolerance.
-TEST(BatchNormUpdateRunning, KerasMomentumUnbiasedVariance) {
+class BatchNormUpdateRunningTest : public ::testing::TestWithParam<Device> {};
+
+TEST_P(BatchNormUpdateRunningTest, KerasMomentumUnbiasedVariance) {
+  const Device device = GetParam();
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_update_running, device);
   constexpr int64_t kChannels = 13, kCount = 5;
   constexpr float kMomentum = 0.9f;
   ref::Rng rng(11);
@@ -87,11 +122,16 @@ TEST(BatchNormUpdateRunning, KerasMomentumUnbiasedVariance) {
     want_var.add(c, m * running_var.f32()[c]);
     want_var.add(c, (1 - m) * batch_var.f32()[c] * kCount / (kCount - 1.0));
   }
-  ops::batch_norm_update_running(batch_mean, batch_var, kCount, kMomentum, running_mean,
-                                 running_var);
-  EXPECT_TRUE(ref::matches(running_mean, want_mean)) << "running mean";
-  EXPECT_TRUE(ref::matches(running_var, want_var)) << "running variance";
+  Tensor running_mean_on = on(device, running_mean), running_var_on = on(device, running_var);
+  ops::batch_norm_update_running(on(device, batch_mean), on(device, batch_var), kCount,
+                                 kMomentum, running_mean_on, running_var_on);
+  EXPECT_TRUE(ref::matches(running_mean_on, want_mean)) << "running mean";
+  EXPECT_TRUE(ref::matches(running_var_on, want_var)) << "running variance";
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, BatchNormUpdateRunningTest,
+                         ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
 
 }  // namespace
 }  // namespace residual
