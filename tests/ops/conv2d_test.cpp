@@ -1,6 +1,7 @@
 // conv2d forward / backward-data / backward-weights (oneDNN) against naive double loops
 // over many geometries: the layout conventions (NHWC activations, O x I/groups x kH x kW
 // kernels), asymmetric padding, groups and dilation are where a plumbing slip hides.
+// Every geometry runs on every device.
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -8,11 +9,14 @@
 #include <vector>
 
 #include "ops/ops.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
+using op_test::on;
+using op_test::WithDevice;
 using ops::Conv2dGeometry;
 using ref::Expected;
 
@@ -133,10 +137,13 @@ void for_each_tap(const Conv2dGeometry& g, Fn&& fn) {
   }
 }
 
-class Conv2dTest : public ::testing::TestWithParam<ConvCase> {
+// Param: (geometry, device). x_, w_, bias_ and dy_ live on the host for the references;
+// the ops get copies on device_ (on(device_, x_)) and write outputs made there.
+class Conv2dTest : public ::testing::TestWithParam<WithDevice<ConvCase>> {
  protected:
   void SetUp() override {
-    const Conv2dGeometry& g = GetParam().g;
+    device_ = std::get<1>(GetParam());
+    const Conv2dGeometry& g = std::get<0>(GetParam()).g;
     ASSERT_GT(g.out_h, 0);
     ASSERT_GT(g.out_w, 0);
     ref::Rng rng(1234);
@@ -146,7 +153,8 @@ class Conv2dTest : public ::testing::TestWithParam<ConvCase> {
     dy_ = ref::uniform_tensor(y_shape(), rng);
   }
 
-  const Conv2dGeometry& g() const { return GetParam().g; }
+  const Conv2dGeometry& g() const { return std::get<0>(GetParam()).g; }
+  Tensor nan_output(const Shape& shape) const { return on(device_, ref::nan_tensor(shape)); }
   Shape x_shape() const { return Shape{g().batch, g().in_h, g().in_w, g().in_c}; }
   Shape y_shape() const { return Shape{g().batch, g().out_h, g().out_w, g().out_c}; }
   Shape w_shape() const {
@@ -166,15 +174,19 @@ class Conv2dTest : public ::testing::TestWithParam<ConvCase> {
   }
 
   void check_forward(bool with_bias) {
-    Tensor y = ref::nan_tensor(y_shape());
-    ops::conv2d_forward(g(), x_, w_, with_bias ? &bias_ : nullptr, y);
+    SKIP_WITHOUT_KERNEL(ops::conv2d_forward, device_);
+    Tensor y = nan_output(y_shape());
+    const Tensor bias = on(device_, bias_);
+    ops::conv2d_forward(g(), on(device_, x_), on(device_, w_), with_bias ? &bias : nullptr, y);
     EXPECT_TRUE(ref::matches(y, forward_reference(with_bias)));
   }
 
   void check_backward_weights(bool with_bias) {
-    Tensor dw = ref::nan_tensor(w_shape());
-    Tensor dbias = ref::nan_tensor(Shape{g().out_c});
-    ops::conv2d_backward_weights(g(), x_, dy_, dw, with_bias ? &dbias : nullptr);
+    SKIP_WITHOUT_KERNEL(ops::conv2d_backward_weights, device_);
+    Tensor dw = nan_output(w_shape());
+    Tensor dbias = nan_output(Shape{g().out_c});
+    ops::conv2d_backward_weights(g(), on(device_, x_), on(device_, dy_), dw,
+                                 with_bias ? &dbias : nullptr);
     Expected want_dw(w_shape().numel()), want_dbias(g().out_c);
     const float *x = x_.f32(), *dy = dy_.f32();
     for_each_tap(g(), [&](int64_t yi, int64_t xi, int64_t wi, int64_t) {
@@ -186,6 +198,7 @@ class Conv2dTest : public ::testing::TestWithParam<ConvCase> {
     EXPECT_TRUE(ref::matches(dbias, want_dbias)) << "dbias";
   }
 
+  Device device_;
   Tensor x_, w_, bias_, dy_;
 };
 
@@ -194,8 +207,9 @@ TEST_P(Conv2dTest, ForwardWithBias) { check_forward(true); }
 TEST_P(Conv2dTest, ForwardWithoutBias) { check_forward(false); }
 
 TEST_P(Conv2dTest, BackwardData) {
-  Tensor dx = ref::nan_tensor(x_shape());
-  ops::conv2d_backward_data(g(), dy_, w_, dx);
+  SKIP_WITHOUT_KERNEL(ops::conv2d_backward_data, device_);
+  Tensor dx = nan_output(x_shape());
+  ops::conv2d_backward_data(g(), on(device_, dy_), on(device_, w_), dx);
   // Input pixels no tap reads (stride skips, 'valid' remainders) must get exact zeros.
   Expected want(x_shape().numel());
   const float *dy = dy_.f32(), *w = w_.f32();
@@ -212,12 +226,14 @@ TEST_P(Conv2dTest, BackwardWeightsWithoutBias) { check_backward_weights(false); 
 // The primitive cache is keyed by geometry: a second call with new data must not reuse
 // anything data-dependent from the first.
 TEST_P(Conv2dTest, RepeatedCallsSeeNewData) {
-  Tensor y = ref::nan_tensor(y_shape());
-  ops::conv2d_forward(g(), x_, w_, &bias_, y);
+  SKIP_WITHOUT_KERNEL(ops::conv2d_forward, device_);
+  Tensor y = nan_output(y_shape());
+  const Tensor bias = on(device_, bias_);
+  ops::conv2d_forward(g(), on(device_, x_), on(device_, w_), &bias, y);
   ref::Rng rng(99);
   ref::fill_uniform(x_, rng);
   ref::fill_uniform(w_, rng);
-  ops::conv2d_forward(g(), x_, w_, &bias_, y);
+  ops::conv2d_forward(g(), on(device_, x_), on(device_, w_), &bias, y);
   EXPECT_TRUE(ref::matches(y, forward_reference(true)));
 }
 
@@ -225,7 +241,14 @@ std::string case_name(const ::testing::TestParamInfo<ConvCase>& info) {
   return info.param.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Geometries, Conv2dTest, ::testing::ValuesIn(cases()), case_name);
+std::string case_device_name(const ::testing::TestParamInfo<WithDevice<ConvCase>>& info) {
+  return op_test::with_device_name(info, case_name);
+}
+
+INSTANTIATE_TEST_SUITE_P(Geometries, Conv2dTest,
+                         ::testing::Combine(::testing::ValuesIn(cases()),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         case_device_name);
 
 }  // namespace
 }  // namespace residual

@@ -7,6 +7,7 @@
 // CUDA kernel is tested the day it is registered.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -15,6 +16,13 @@
 #include "core/device_memory.h"
 #include "core/tensor.h"
 #include "ops/op.h"
+
+namespace residual {
+
+// gtest prints a device parameter as "cpu" / "cuda:0" rather than its bytes.
+inline void PrintTo(const Device& device, std::ostream* out) { *out << device.str(); }
+
+}  // namespace residual
 
 namespace residual::op_test {
 
