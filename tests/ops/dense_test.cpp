@@ -1,25 +1,32 @@
 // Dense (oneDNN inner product) forward / backward against double loops. The kernel is
-// out x in, so a transposed weight layout fails every non-square case below.
+// out x in, so a transposed weight layout fails every non-square case below. Every shape
+// runs on every device.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <tuple>
 
 #include "ops/ops.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
+using op_test::on;
+using op_test::WithDevice;
 using ref::Expected;
 
 // (batch, in, out)
 using DenseParam = std::tuple<int64_t, int64_t, int64_t>;
 
-class DenseTest : public ::testing::TestWithParam<DenseParam> {
+// Param: ((batch, in, out), device). x_, w_, bias_ and dy_ live on the host for the
+// references; the ops get copies on device_ and write outputs made there.
+class DenseTest : public ::testing::TestWithParam<WithDevice<DenseParam>> {
  protected:
   void SetUp() override {
-    std::tie(n_, in_, out_) = GetParam();
+    std::tie(n_, in_, out_) = std::get<0>(GetParam());
+    device_ = std::get<1>(GetParam());
     ref::Rng rng(2024);
     x_ = ref::uniform_tensor(Shape{n_, in_}, rng);
     w_ = ref::uniform_tensor(Shape{out_, in_}, rng);
@@ -27,9 +34,13 @@ class DenseTest : public ::testing::TestWithParam<DenseParam> {
     dy_ = ref::uniform_tensor(Shape{n_, out_}, rng);
   }
 
+  Tensor nan_output(const Shape& shape) const { return on(device_, ref::nan_tensor(shape)); }
+
   void check_forward(bool with_bias) {
-    Tensor y = ref::nan_tensor(Shape{n_, out_});
-    ops::dense_forward(x_, w_, with_bias ? &bias_ : nullptr, y);
+    SKIP_WITHOUT_KERNEL(ops::dense_forward, device_);
+    Tensor y = nan_output(Shape{n_, out_});
+    const Tensor bias = on(device_, bias_);
+    ops::dense_forward(on(device_, x_), on(device_, w_), with_bias ? &bias : nullptr, y);
     Expected want(n_ * out_);
     for (int64_t b = 0; b < n_; ++b) {
       for (int64_t o = 0; o < out_; ++o) {
@@ -44,8 +55,10 @@ class DenseTest : public ::testing::TestWithParam<DenseParam> {
   }
 
   void check_backward_weights(bool with_bias) {
-    Tensor dw = ref::nan_tensor(Shape{out_, in_}), dbias = ref::nan_tensor(Shape{out_});
-    ops::dense_backward_weights(x_, dy_, dw, with_bias ? &dbias : nullptr);
+    SKIP_WITHOUT_KERNEL(ops::dense_backward_weights, device_);
+    Tensor dw = nan_output(Shape{out_, in_}), dbias = nan_output(Shape{out_});
+    ops::dense_backward_weights(on(device_, x_), on(device_, dy_), dw,
+                                with_bias ? &dbias : nullptr);
     Expected want_dw(out_ * in_), want_dbias(out_);
     for (int64_t b = 0; b < n_; ++b) {
       for (int64_t o = 0; o < out_; ++o) {
@@ -61,6 +74,7 @@ class DenseTest : public ::testing::TestWithParam<DenseParam> {
   }
 
   int64_t n_ = 0, in_ = 0, out_ = 0;
+  Device device_;
   Tensor x_, w_, bias_, dy_;
 };
 
@@ -69,8 +83,9 @@ TEST_P(DenseTest, ForwardWithBias) { check_forward(true); }
 TEST_P(DenseTest, ForwardWithoutBias) { check_forward(false); }
 
 TEST_P(DenseTest, BackwardData) {
-  Tensor dx = ref::nan_tensor(Shape{n_, in_});
-  ops::dense_backward_data(dy_, w_, dx);
+  SKIP_WITHOUT_KERNEL(ops::dense_backward_data, device_);
+  Tensor dx = nan_output(Shape{n_, in_});
+  ops::dense_backward_data(on(device_, dy_), on(device_, w_), dx);
   Expected want(n_ * in_);
   for (int64_t b = 0; b < n_; ++b) {
     for (int64_t i = 0; i < in_; ++i) {
@@ -92,11 +107,18 @@ std::string shape_name(const ::testing::TestParamInfo<DenseParam>& info) {
          std::to_string(std::get<1>(info.param)) + "Out" + std::to_string(std::get<2>(info.param));
 }
 
+std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<DenseParam>>& info) {
+  return op_test::with_device_name(info, shape_name);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, DenseTest,
-                         ::testing::Values(DenseParam{5, 37, 19}, DenseParam{1, 7, 3},
-                                           DenseParam{16, 64, 10}, DenseParam{3, 1, 5},
-                                           DenseParam{9, 100, 1}),
-                         shape_name);
+                         ::testing::Combine(::testing::Values(DenseParam{5, 37, 19},
+                                                              DenseParam{1, 7, 3},
+                                                              DenseParam{16, 64, 10},
+                                                              DenseParam{3, 1, 5},
+                                                              DenseParam{9, 100, 1}),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         shape_device_name);
 
 }  // namespace
 }  // namespace residual

@@ -1,6 +1,6 @@
 // Max and average pooling (oneDNN) against naive double loops. Average pooling excludes
 // the padding from the divisor (Keras); max pooling routes the gradient to the argmax the
-// forward chose, through the caller-owned workspace.
+// forward chose, through the caller-owned workspace. Every case runs on every device.
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -9,11 +9,14 @@
 #include <vector>
 
 #include "ops/ops.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
+using op_test::device_name;
+using op_test::on;
 using ops::Pool2dGeometry;
 using ops::PoolKind;
 using ref::Expected;
@@ -101,13 +104,16 @@ std::vector<int64_t> argmax_of(const Pool2dGeometry& g, const Tensor& x) {
   return argmax;
 }
 
-using PoolParam = std::tuple<PoolCase, PoolKind>;
+// (geometry, max or average, device). x_ and dy_ live on the host for the references;
+// the ops get copies on device_ and write outputs (y, workspace, dx) there.
+using PoolParam = std::tuple<PoolCase, PoolKind, Device>;
 
 class Pool2dTest : public ::testing::TestWithParam<PoolParam> {
  protected:
   void SetUp() override {
     g_ = std::get<0>(GetParam()).g;
     g_.kind = std::get<1>(GetParam());
+    device_ = std::get<2>(GetParam());
     ASSERT_GT(g_.out_h, 0);
     ASSERT_GT(g_.out_w, 0);
     ref::Rng rng(4321);
@@ -121,6 +127,7 @@ class Pool2dTest : public ::testing::TestWithParam<PoolParam> {
   }
 
   Shape x_shape() const { return Shape{g_.batch, g_.in_h, g_.in_w, g_.channels}; }
+  Tensor nan_output(const Shape& shape) const { return on(device_, ref::nan_tensor(shape)); }
   Shape y_shape() const { return Shape{g_.batch, g_.out_h, g_.out_w, g_.channels}; }
 
   Expected forward_reference() const {
@@ -136,30 +143,35 @@ class Pool2dTest : public ::testing::TestWithParam<PoolParam> {
   }
 
   Pool2dGeometry g_;
+  Device device_;
   Tensor x_, dy_;
   std::vector<int64_t> argmax_, count_;
 };
 
 TEST_P(Pool2dTest, ForwardTraining) {
-  Tensor y = ref::nan_tensor(y_shape()), workspace;
-  ops::pool2d_forward(g_, x_, y, workspace, /*training=*/true);
+  SKIP_WITHOUT_KERNEL(ops::pool2d_forward, device_);
+  Tensor y = nan_output(y_shape()), workspace;
+  ops::pool2d_forward(g_, on(device_, x_), y, workspace, /*training=*/true);
   // A max is a copy of one input: it must be exact.
   EXPECT_TRUE(ref::matches(y, forward_reference(),
                            g_.kind == PoolKind::kMax ? ref::kExact : ref::Tolerance{}));
 }
 
 TEST_P(Pool2dTest, ForwardInference) {
-  Tensor y = ref::nan_tensor(y_shape()), workspace;
-  ops::pool2d_forward(g_, x_, y, workspace, /*training=*/false);
+  SKIP_WITHOUT_KERNEL(ops::pool2d_forward, device_);
+  Tensor y = nan_output(y_shape()), workspace;
+  ops::pool2d_forward(g_, on(device_, x_), y, workspace, /*training=*/false);
   EXPECT_TRUE(ref::matches(y, forward_reference(),
                            g_.kind == PoolKind::kMax ? ref::kExact : ref::Tolerance{}));
 }
 
 TEST_P(Pool2dTest, Backward) {
-  Tensor y = ref::nan_tensor(y_shape()), workspace;
-  ops::pool2d_forward(g_, x_, y, workspace, /*training=*/true);
-  Tensor dx = ref::nan_tensor(x_shape());
-  ops::pool2d_backward(g_, dy_, workspace, dx);
+  SKIP_WITHOUT_KERNEL(ops::pool2d_forward, device_);
+  SKIP_WITHOUT_KERNEL(ops::pool2d_backward, device_);
+  Tensor y = nan_output(y_shape()), workspace;
+  ops::pool2d_forward(g_, on(device_, x_), y, workspace, /*training=*/true);
+  Tensor dx = nan_output(x_shape());
+  ops::pool2d_backward(g_, on(device_, dy_), workspace, dx);
   Expected want(x_shape().numel());
   const float* dy = dy_.f32();
   if (g_.kind == PoolKind::kMax) {
@@ -174,7 +186,12 @@ TEST_P(Pool2dTest, Backward) {
 
 // The workspace is the caller's: a backward must follow the forward it was given, not
 // whichever forward of the same geometry ran last.
-TEST(MaxPool2d, BackwardUsesItsOwnWorkspace) {
+class MaxPool2dTest : public ::testing::TestWithParam<Device> {};
+
+TEST_P(MaxPool2dTest, BackwardUsesItsOwnWorkspace) {
+  const Device device = GetParam();
+  SKIP_WITHOUT_KERNEL(ops::pool2d_forward, device);
+  SKIP_WITHOUT_KERNEL(ops::pool2d_backward, device);
   for (const PoolCase& pc : cases()) {
     SCOPED_TRACE(pc.name);
     Pool2dGeometry g = pc.g;
@@ -184,11 +201,11 @@ TEST(MaxPool2d, BackwardUsesItsOwnWorkspace) {
     ref::Rng rng(7);
     const Tensor x = ref::distinct_tensor(x_shape, rng), dy = ref::uniform_tensor(y_shape, rng);
     const Tensor other_x = ref::distinct_tensor(x_shape, rng);
-    Tensor y = ref::nan_tensor(y_shape), workspace, other_workspace;
-    ops::pool2d_forward(g, x, y, workspace, /*training=*/true);
-    ops::pool2d_forward(g, other_x, y, other_workspace, /*training=*/true);
-    Tensor dx = ref::nan_tensor(x_shape);
-    ops::pool2d_backward(g, dy, workspace, dx);
+    Tensor y = on(device, ref::nan_tensor(y_shape)), workspace, other_workspace;
+    ops::pool2d_forward(g, on(device, x), y, workspace, /*training=*/true);
+    ops::pool2d_forward(g, on(device, other_x), y, other_workspace, /*training=*/true);
+    Tensor dx = on(device, ref::nan_tensor(x_shape));
+    ops::pool2d_backward(g, on(device, dy), workspace, dx);
     const std::vector<int64_t> argmax = argmax_of(g, x);
     Expected want(x_shape.numel());
     for (int64_t i = 0; i < y_shape.numel(); ++i) want.add(argmax[i], dy.f32()[i]);
@@ -196,15 +213,20 @@ TEST(MaxPool2d, BackwardUsesItsOwnWorkspace) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(Devices, MaxPool2dTest, ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
+
 std::string param_name(const ::testing::TestParamInfo<PoolParam>& info) {
   return std::get<0>(info.param).name +
-         (std::get<1>(info.param) == PoolKind::kMax ? "Max" : "Average");
+         (std::get<1>(info.param) == PoolKind::kMax ? "Max" : "Average") + "_" +
+         device_name(std::get<2>(info.param));
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, Pool2dTest,
                          ::testing::Combine(::testing::ValuesIn(cases()),
                                             ::testing::Values(PoolKind::kMax,
-                                                              PoolKind::kAverage)),
+                                                              PoolKind::kAverage),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
                          param_name);
 
 }  // namespace
