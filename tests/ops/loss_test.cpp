@@ -1,6 +1,7 @@
 // Losses and their logit gradients against double references written from the textbook
 // definitions (-sum q log p, -t log s - (1 - t) log(1 - s)), not the kernels' stable
-// rewrites, so the rewrite itself is what gets checked.
+// rewrites, so the rewrite itself is what gets checked. Every case runs on every device
+// (logits and labels built on the host, copied there).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,11 +13,14 @@
 
 #include "core/error.h"
 #include "ops/ops.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
+using op_test::on;
+using op_test::WithDevice;
 using ref::Expected;
 
 Tensor labels_tensor(const std::vector<int32_t>& labels) {
@@ -38,10 +42,15 @@ void PrintTo(const SoftmaxCase& c, std::ostream* out) { *out << c.name; }
 
 std::string case_name(const ::testing::TestParamInfo<SoftmaxCase>& info) { return info.param.name; }
 
-class SoftmaxCrossEntropyTest : public ::testing::TestWithParam<SoftmaxCase> {};
+std::string case_device_name(const ::testing::TestParamInfo<WithDevice<SoftmaxCase>>& info) {
+  return op_test::with_device_name(info, case_name);
+}
+
+class SoftmaxCrossEntropyTest : public ::testing::TestWithParam<WithDevice<SoftmaxCase>> {};
 
 TEST_P(SoftmaxCrossEntropyTest, LossAndGradient) {
-  const SoftmaxCase sc = GetParam();
+  const auto& [sc, device] = GetParam();
+  SKIP_WITHOUT_KERNEL(ops::softmax_cross_entropy, device);
   const int64_t kN = sc.batch, kK = 10;
   ref::Rng rng(17);
   Tensor logits = ref::uniform_tensor(Shape{kN, kK}, rng, -4.f, 4.f);
@@ -52,9 +61,10 @@ TEST_P(SoftmaxCrossEntropyTest, LossAndGradient) {
   for (int32_t& label : labels) label = label_dist(rng);
   labels[0] = 0;  // both ends of the label range
   labels[1] = kK - 1;
-  Tensor dlogits = ref::nan_tensor(logits.shape());
-  const double loss = ops::softmax_cross_entropy(logits, labels_tensor(labels), sc.label_smoothing,
-                                                 dlogits, sc.grad_scale);
+  Tensor dlogits = on(device, ref::nan_tensor(logits.shape()));
+  const double loss =
+      ops::softmax_cross_entropy(on(device, logits), on(device, labels_tensor(labels)),
+                                 sc.label_smoothing, dlogits, sc.grad_scale);
 
   const double scale = sc.grad_scale == 0 ? 1.0 / kN : sc.grad_scale;
   double want_loss = 0, loss_scale = 0;
@@ -79,37 +89,52 @@ TEST_P(SoftmaxCrossEntropyTest, LossAndGradient) {
   EXPECT_TRUE(ref::matches(dlogits, want_d)) << "dlogits";
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, SoftmaxCrossEntropyTest,
-                         ::testing::Values(SoftmaxCase{"Plain", 0.f, 0, 0.f},
-                                           SoftmaxCase{"Smoothed", 0.1f, 0, 0.f},
-                                           SoftmaxCase{"SmoothedGradScale", 0.1f, 0.5, 0.f},
-                                           SoftmaxCase{"LargeLogits", 0.f, 0, 150.f},
-                                           SoftmaxCase{"NegativeLogits", 0.2f, 3.0, -150.f},
-                                           // Past the kernel's single-thread cutoff.
-                                           SoftmaxCase{"LargeBatch", 0.1f, 0, 0.f, 4096}),
-                         case_name);
+const SoftmaxCase kSoftmaxCases[] = {
+    SoftmaxCase{"Plain", 0.f, 0, 0.f},
+    SoftmaxCase{"Smoothed", 0.1f, 0, 0.f},
+    SoftmaxCase{"SmoothedGradScale", 0.1f, 0.5, 0.f},
+    SoftmaxCase{"LargeLogits", 0.f, 0, 150.f},
+    SoftmaxCase{"NegativeLogits", 0.2f, 3.0, -150.f},
+    // Past the kernel's single-thread cutoff.
+    SoftmaxCase{"LargeBatch", 0.1f, 0, 0.f, 4096},
+};
 
-TEST(SoftmaxCrossEntropy, OutOfRangeLabelThrows) {
+INSTANTIATE_TEST_SUITE_P(Cases, SoftmaxCrossEntropyTest,
+                         ::testing::Combine(::testing::ValuesIn(kSoftmaxCases),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         case_device_name);
+
+// Suites of single cases, run on every device.
+class SoftmaxCrossEntropyDeviceTest : public ::testing::TestWithParam<Device> {};
+class SigmoidBinaryCrossEntropyTest : public ::testing::TestWithParam<Device> {};
+
+TEST_P(SoftmaxCrossEntropyDeviceTest, OutOfRangeLabelThrows) {
+  const Device device = GetParam();
+  SKIP_WITHOUT_KERNEL(ops::softmax_cross_entropy, device);
   ref::Rng rng(18);
-  Tensor logits = ref::uniform_tensor(Shape{3, 4}, rng);
-  Tensor dlogits = Tensor::empty(logits.shape());
+  const Tensor logits = on(device, ref::uniform_tensor(Shape{3, 4}, rng));
+  Tensor dlogits = Tensor::empty(logits.shape(), device);
+  auto labels = [&](const std::vector<int32_t>& host) { return on(device, labels_tensor(host)); };
   EXPECT_THROW(
-      ops::softmax_cross_entropy(logits, labels_tensor({0, 4, 1}), 0.f, dlogits, ops::kGradOfMean),
+      ops::softmax_cross_entropy(logits, labels({0, 4, 1}), 0.f, dlogits, ops::kGradOfMean),
       Error);
-  EXPECT_THROW(ops::softmax_cross_entropy(logits, labels_tensor({0, 1, -1}), 0.1f, dlogits,
+  EXPECT_THROW(ops::softmax_cross_entropy(logits, labels({0, 1, -1}), 0.1f, dlogits,
                                           ops::kGradOfMean),
                Error);
   // The boundary label K - 1 is valid.
   EXPECT_NO_THROW(
-      ops::softmax_cross_entropy(logits, labels_tensor({3, 0, 2}), 0.f, dlogits, ops::kGradOfMean));
+      ops::softmax_cross_entropy(logits, labels({3, 0, 2}), 0.f, dlogits, ops::kGradOfMean));
 }
 
 // -log(sigmoid(z)) = softplus(-z), evaluated without overflow for any z.
 double softplus(double a) { return a > 0 ? a + std::log1p(std::exp(-a)) : std::log1p(std::exp(a)); }
 
-void check_binary_cross_entropy(const Tensor& logits, const Tensor& targets, double grad_scale) {
-  Tensor d = ref::nan_tensor(logits.shape());
-  const double loss = ops::sigmoid_binary_cross_entropy(logits, targets, d, grad_scale);
+// logits and targets on the host; the op runs on `device`.
+void check_binary_cross_entropy(Device device, const Tensor& logits, const Tensor& targets,
+                                double grad_scale) {
+  Tensor d = on(device, ref::nan_tensor(logits.shape()));
+  const double loss = ops::sigmoid_binary_cross_entropy(on(device, logits), on(device, targets),
+                                                        d, grad_scale);
   const int64_t count = logits.numel();
   const double scale = grad_scale == 0 ? 1.0 / count : grad_scale;
   double want_loss = 0, loss_scale = 0;
@@ -128,25 +153,34 @@ void check_binary_cross_entropy(const Tensor& logits, const Tensor& targets, dou
   EXPECT_TRUE(ref::matches(d, want_d)) << "dlogits";
 }
 
-TEST(SigmoidBinaryCrossEntropy, SoftTargets) {
+TEST_P(SigmoidBinaryCrossEntropyTest, SoftTargets) {
+  SKIP_WITHOUT_KERNEL(ops::sigmoid_binary_cross_entropy, GetParam());
   ref::Rng rng(19);
   Tensor logits = ref::uniform_tensor(Shape{6, 5}, rng, -6.f, 6.f);
   Tensor targets = ref::uniform_tensor(logits.shape(), rng, 0.f, 1.f);
   // Hard 0 / 1 targets too: the edges of the allowed range.
   targets.f32()[0] = 0.f;
   targets.f32()[1] = 1.f;
-  check_binary_cross_entropy(logits, targets, 0);
-  check_binary_cross_entropy(logits, targets, 0.25);
+  check_binary_cross_entropy(GetParam(), logits, targets, 0);
+  check_binary_cross_entropy(GetParam(), logits, targets, 0.25);
 }
 
 // |z| = 60 saturates float32 sigmoid: a log(sigmoid) formulation returns inf or NaN.
-TEST(SigmoidBinaryCrossEntropy, SaturatedLogitsStayFinite) {
+TEST_P(SigmoidBinaryCrossEntropyTest, SaturatedLogitsStayFinite) {
+  SKIP_WITHOUT_KERNEL(ops::sigmoid_binary_cross_entropy, GetParam());
   Tensor logits = Tensor::empty(Shape{4, 1}), targets = Tensor::empty(Shape{4, 1});
   const float z[] = {60.f, -60.f, 60.f, -60.f}, t[] = {1.f, 0.f, 0.f, 1.f};
   std::copy(z, z + 4, logits.f32());
   std::copy(t, t + 4, targets.f32());
-  check_binary_cross_entropy(logits, targets, 0);
+  check_binary_cross_entropy(GetParam(), logits, targets, 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, SoftmaxCrossEntropyDeviceTest,
+                         ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
+INSTANTIATE_TEST_SUITE_P(Devices, SigmoidBinaryCrossEntropyTest,
+                         ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
 
 }  // namespace
 }  // namespace residual
