@@ -1,5 +1,6 @@
 // Inverted dropout: the kept fraction, the 1 / (1 - rate) scale, and the mask being a
 // pure function of (seed, element index) so the backward reproduces it without storage.
+// Every test runs on every device; results are read through host copies.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,10 +8,14 @@
 #include <string>
 
 #include "ops/ops.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
+
+using op_test::on;
+using op_test::WithDevice;
 
 // 2^20 elements: the kept fraction's standard deviation is below 5e-4.
 constexpr int64_t kCount = int64_t{1} << 20;
@@ -23,13 +28,27 @@ Tensor nonzero_tensor(int64_t n, uint32_t seed) {
   return t;
 }
 
-class DropoutTest : public ::testing::TestWithParam<float> {};
+// Param: (rate, device). Inputs are built on the host; on() copies them to device_, and
+// out() makes a NaN output there.
+class DropoutTest : public ::testing::TestWithParam<WithDevice<float>> {
+ protected:
+  void SetUp() override {
+    device_ = std::get<1>(GetParam());
+    SKIP_WITHOUT_KERNEL(ops::dropout_forward, device_);
+    SKIP_WITHOUT_KERNEL(ops::dropout_backward, device_);
+  }
+  float rate() const { return std::get<0>(GetParam()); }
+  Tensor out(const Shape& shape) const { return on(device_, ref::nan_tensor(shape)); }
+
+  Device device_;
+};
 
 TEST_P(DropoutTest, KeepsOneMinusRateAndScalesKept) {
-  const float rate = GetParam();
+  const float rate = this->rate();
   const Tensor x = nonzero_tensor(kCount, 1);
-  Tensor y = ref::nan_tensor(x.shape());
-  ops::dropout_forward(rate, /*seed=*/42, x, y, 0);
+  Tensor y_on = out(x.shape());
+  ops::dropout_forward(rate, /*seed=*/42, on(device_, x), y_on, 0);
+  const Tensor y = ref::host_copy(y_on);
   int64_t kept = 0, bad = 0, first_bad = -1;
   for (int64_t i = 0; i < kCount; ++i) {
     const double got = y.f32()[i];
@@ -48,13 +67,13 @@ TEST_P(DropoutTest, KeepsOneMinusRateAndScalesKept) {
 }
 
 TEST_P(DropoutTest, SameSeedSameMaskOtherSeedOtherMask) {
-  const float rate = GetParam();
-  const Tensor x = nonzero_tensor(kCount, 2);
-  Tensor a = ref::nan_tensor(x.shape()), b = ref::nan_tensor(x.shape()),
-         c = ref::nan_tensor(x.shape());
-  ops::dropout_forward(rate, 7, x, a, 0);
-  ops::dropout_forward(rate, 7, x, b, 0);
-  ops::dropout_forward(rate, 8, x, c, 0);
+  const float rate = this->rate();
+  const Tensor x = on(device_, nonzero_tensor(kCount, 2));
+  Tensor a_on = out(x.shape()), b_on = out(x.shape()), c_on = out(x.shape());
+  ops::dropout_forward(rate, 7, x, a_on, 0);
+  ops::dropout_forward(rate, 7, x, b_on, 0);
+  ops::dropout_forward(rate, 8, x, c_on, 0);
+  const Tensor a = ref::host_copy(a_on), b = ref::host_copy(b_on), c = ref::host_copy(c_on);
   int64_t same_seed_diffs = 0, other_seed_diffs = 0;
   for (int64_t i = 0; i < kCount; ++i) {
     same_seed_diffs += (a.f32()[i] == 0.f) != (b.f32()[i] == 0.f);
@@ -67,11 +86,12 @@ TEST_P(DropoutTest, SameSeedSameMaskOtherSeedOtherMask) {
 }
 
 TEST_P(DropoutTest, BackwardAppliesTheForwardMask) {
-  const float rate = GetParam();
+  const float rate = this->rate();
   const Tensor x = nonzero_tensor(kCount, 3), dy = nonzero_tensor(kCount, 4);
-  Tensor y = ref::nan_tensor(x.shape()), dx = ref::nan_tensor(x.shape());
-  ops::dropout_forward(rate, 1234, x, y, 0);
-  ops::dropout_backward(rate, 1234, dy, dx, 0);
+  Tensor y_on = out(x.shape()), dx_on = out(x.shape());
+  ops::dropout_forward(rate, 1234, on(device_, x), y_on, 0);
+  ops::dropout_backward(rate, 1234, on(device_, dy), dx_on, 0);
+  const Tensor y = ref::host_copy(y_on), dx = ref::host_copy(dx_on);
   int64_t mismatches = 0;
   for (int64_t i = 0; i < kCount; ++i) {
     const bool kept = y.f32()[i] != 0.f;
@@ -84,14 +104,15 @@ TEST_P(DropoutTest, BackwardAppliesTheForwardMask) {
 // The mask of element i does not depend on the tensor's size (nor so on how the work
 // is split): a prefix drops exactly what the whole tensor drops there.
 TEST_P(DropoutTest, MaskDependsOnlyOnSeedAndIndex) {
-  const float rate = GetParam();
+  const float rate = this->rate();
   constexpr int64_t kPrefix = 1000;
   const Tensor x = nonzero_tensor(kCount, 5);
   Tensor prefix_x = Tensor::empty(Shape{kPrefix});
   for (int64_t i = 0; i < kPrefix; ++i) prefix_x.f32()[i] = x.f32()[i];
-  Tensor y = ref::nan_tensor(x.shape()), prefix_y = ref::nan_tensor(prefix_x.shape());
-  ops::dropout_forward(rate, 99, x, y, 0);
-  ops::dropout_forward(rate, 99, prefix_x, prefix_y, 0);
+  Tensor y_on = out(x.shape()), prefix_y_on = out(prefix_x.shape());
+  ops::dropout_forward(rate, 99, on(device_, x), y_on, 0);
+  ops::dropout_forward(rate, 99, on(device_, prefix_x), prefix_y_on, 0);
+  const Tensor y = ref::host_copy(y_on), prefix_y = ref::host_copy(prefix_y_on);
   for (int64_t i = 0; i < kPrefix; ++i) ASSERT_EQ(prefix_y.f32()[i], y.f32()[i]) << i;
 }
 
@@ -99,14 +120,29 @@ std::string rate_name(const ::testing::TestParamInfo<float>& info) {
   return "Rate" + std::to_string(std::lround(info.param * 100));
 }
 
-INSTANTIATE_TEST_SUITE_P(Rates, DropoutTest, ::testing::Values(0.1f, 0.3f, 0.5f), rate_name);
+std::string rate_device_name(const ::testing::TestParamInfo<WithDevice<float>>& info) {
+  return op_test::with_device_name(info, rate_name);
+}
 
-TEST(Dropout, RateZeroIsIdentity) {
+INSTANTIATE_TEST_SUITE_P(Rates, DropoutTest,
+                         ::testing::Combine(::testing::Values(0.1f, 0.3f, 0.5f),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         rate_device_name);
+
+class DropoutRateZeroTest : public ::testing::TestWithParam<Device> {};
+
+TEST_P(DropoutRateZeroTest, RateZeroIsIdentity) {
+  const Device device = GetParam();
+  SKIP_WITHOUT_KERNEL(ops::dropout_forward, device);
   const Tensor x = nonzero_tensor(4096, 6);
-  Tensor y = ref::nan_tensor(x.shape());
-  ops::dropout_forward(0.f, 3, x, y, 0);
+  Tensor y = on(device, ref::nan_tensor(x.shape()));
+  ops::dropout_forward(0.f, 3, on(device, x), y, 0);
   EXPECT_TRUE(ref::matches(y, ref::Expected(ref::to_double(x)), ref::kExact));
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, DropoutRateZeroTest,
+                         ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
 
 }  // namespace
 }  // namespace residual
