@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual::bn_ref {
@@ -214,10 +215,38 @@ class BatchNormData {
   std::vector<double> mean_, var_;
 };
 
-// The host-only fixture (the split pieces' tests): one case per test.
-class BatchNormFixture : public ::testing::TestWithParam<BatchNormCase>, public BatchNormData {
+// One case on one device: the host data above (read by the references) plus copies of
+// the inputs on device_ for the ops; outputs are made there with nan_output.
+class BatchNormDeviceFixture
+    : public ::testing::TestWithParam<op_test::WithDevice<BatchNormCase>>,
+      public BatchNormData {
  protected:
-  void SetUp() override { init(GetParam()); }
+  void SetUp() override {
+    device_ = std::get<1>(GetParam());
+    init(std::get<0>(GetParam()));
+    x_on_ = op_test::on(device_, x_);
+    gamma_on_ = op_test::on(device_, gamma_);
+    beta_on_ = op_test::on(device_, beta_);
+    dy_on_ = op_test::on(device_, dy_);
+  }
+
+  Tensor nan_output(const Shape& shape) const {
+    return op_test::on(device_, ref::nan_tensor(shape));
+  }
+
+  Device device_;
+  Tensor x_on_, gamma_on_, beta_on_, dy_on_;
 };
+
+inline std::string case_device_name(
+    const ::testing::TestParamInfo<op_test::WithDevice<BatchNormCase>>& info) {
+  return op_test::with_device_name(info, case_name);
+}
+
+// Every case on every device, for INSTANTIATE_TEST_SUITE_P.
+inline auto cases_on_every_device() {
+  return ::testing::Combine(::testing::ValuesIn(cases()),
+                            ::testing::ValuesIn(op_test::op_test_devices()));
+}
 
 }  // namespace residual::bn_ref

@@ -3,7 +3,8 @@
 // the double reference of tests/ops/batch_norm_reference.h. Each case is cut along the
 // batch into shards of 1, 0, N/3 and the rest samples (an empty shard, a one-sample shard,
 // uneven sizes), as ranks would hold it; the shards' sums are added as the collective
-// would, and the result must be the whole batch's.
+// would, and the result must be the whole batch's. Every case runs on every device: the
+// shards are cut on the host and copied there; the sums are host memory on any device.
 //
 // Tolerances: sums accumulate in double, so they are compared at 1e-12 of the sum of
 // |terms| (float-accumulated sums miss that by 10^4 or more; double rounding over these
@@ -20,12 +21,14 @@
 #include "core/error.h"
 #include "ops/ops.h"
 #include "tests/ops/batch_norm_reference.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
 using bn_ref::kEpsilon;
+using op_test::on;
 using ref::Expected;
 
 constexpr double kSumTolerance = 1e-12;
@@ -46,7 +49,8 @@ const double kNaN = std::numeric_limits<double>::quiet_NaN();
   return ::testing::AssertionSuccess();
 }
 
-// Samples [first, first + count) of t (a copy, with the same trailing dimensions).
+// Samples [first, first + count) of the host tensor t (a copy, with the same trailing
+// dimensions).
 Tensor samples_of(const Tensor& t, int64_t first, int64_t count) {
   Shape shape = t.shape();
   const int64_t per_sample = t.numel() / shape[0];
@@ -56,16 +60,28 @@ Tensor samples_of(const Tensor& t, int64_t first, int64_t count) {
   return out;
 }
 
-class BatchNormSplitTest : public bn_ref::BatchNormFixture {
+// Copies `piece` (on any device) into the host tensor `whole`, `offset` elements in.
+void copy_into(Tensor& whole, int64_t offset, const Tensor& piece) {
+  const Tensor host = ref::host_copy(piece);
+  std::memcpy(whole.f32() + offset, host.f32(), host.nbytes());
+}
+
+// Param: (case, device). x_shards_ and dy_shards_ are on device_.
+class BatchNormSplitTest : public bn_ref::BatchNormDeviceFixture {
  protected:
   void SetUp() override {
-    BatchNormFixture::SetUp();
+    BatchNormDeviceFixture::SetUp();
+    SKIP_WITHOUT_KERNEL(ops::batch_norm_partial_sums, device_);
+    SKIP_WITHOUT_KERNEL(ops::batch_norm_moments, device_);
+    SKIP_WITHOUT_KERNEL(ops::batch_norm_forward_inference, device_);
+    SKIP_WITHOUT_KERNEL(ops::batch_norm_backward_partial_sums, device_);
+    SKIP_WITHOUT_KERNEL(ops::batch_norm_backward_apply, device_);
     const int64_t n = shape_[0], third = n / 3;
     sizes_ = {1, 0, third, n - 1 - third};
     int64_t first = 0;
     for (int64_t size : sizes_) {
-      x_shards_.push_back(samples_of(x_, first, size));
-      dy_shards_.push_back(samples_of(dy_, first, size));
+      x_shards_.push_back(on(device_, samples_of(x_, first, size)));
+      dy_shards_.push_back(on(device_, samples_of(dy_, first, size)));
       first += size;
     }
   }
@@ -86,14 +102,16 @@ class BatchNormSplitTest : public bn_ref::BatchNormFixture {
     return total;
   }
 
-  // mean, var (global moments) and y (the shards' outputs, joined) of the split forward.
+  // mean, var (global moments, on device_) and y (the shards' outputs, joined on the
+  // host) of the split forward.
   void split_forward(Tensor& mean, Tensor& var, Tensor& y) const {
     ops::batch_norm_moments(added_partial_sums().data(), rows_, mean, var);
     int64_t offset = 0;
     for (const Tensor& x : x_shards_) {
-      Tensor y_shard = ref::nan_tensor(x.shape());
-      ops::batch_norm_forward_inference(x, gamma_, beta_, mean, var, kEpsilon, relu_, y_shard);
-      std::memcpy(y.f32() + offset, y_shard.f32(), y_shard.nbytes());
+      Tensor y_shard = nan_output(x.shape());
+      ops::batch_norm_forward_inference(x, gamma_on_, beta_on_, mean, var, kEpsilon, relu_,
+                                        y_shard);
+      copy_into(y, offset, y_shard);
       offset += x.numel();
     }
   }
@@ -112,17 +130,17 @@ TEST_P(BatchNormSplitTest, PartialSumsArePlainDoubleSums) {
     scale[c_ + i % c_] += x * x;
   }
   std::vector<double> got(2 * c_, kNaN);
-  ops::batch_norm_partial_sums(x_, got.data());
+  ops::batch_norm_partial_sums(x_on_, got.data());
   EXPECT_TRUE(sums_match(got, want, scale));
   std::vector<double> again(2 * c_, kNaN);
-  ops::batch_norm_partial_sums(x_, again.data());
+  ops::batch_norm_partial_sums(x_on_, again.data());
   EXPECT_EQ(std::memcmp(got.data(), again.data(), sizeof(double) * got.size()), 0)
       << "not deterministic";
 }
 
 TEST_P(BatchNormSplitTest, ShardSumsAddUpToTheWhole) {
   std::vector<double> whole(2 * c_), scale(2 * c_, 0.0);
-  ops::batch_norm_partial_sums(x_, whole.data());
+  ops::batch_norm_partial_sums(x_on_, whole.data());
   for (int64_t i = 0; i < shape_.numel(); ++i) {
     const double x = x_.f32()[i];
     scale[i % c_] += std::abs(x);
@@ -132,7 +150,7 @@ TEST_P(BatchNormSplitTest, ShardSumsAddUpToTheWhole) {
 }
 
 TEST_P(BatchNormSplitTest, ForwardOverShards) {
-  Tensor mean = ref::nan_tensor(Shape{c_}), var = ref::nan_tensor(Shape{c_});
+  Tensor mean = nan_output(Shape{c_}), var = nan_output(Shape{c_});
   Tensor y = ref::nan_tensor(shape_);
   split_forward(mean, var, y);
   EXPECT_TRUE(ref::matches(mean, want_mean())) << "mean";
@@ -141,13 +159,13 @@ TEST_P(BatchNormSplitTest, ForwardOverShards) {
 }
 
 TEST_P(BatchNormSplitTest, BackwardOverShards) {
-  Tensor mean = ref::nan_tensor(Shape{c_}), var = ref::nan_tensor(Shape{c_});
+  Tensor mean = nan_output(Shape{c_}), var = nan_output(Shape{c_});
   Tensor y = ref::nan_tensor(shape_);
   split_forward(mean, var, y);
   std::vector<Tensor> y_shards;
   int64_t first = 0;
   for (int64_t size : sizes_) {
-    y_shards.push_back(samples_of(y, first, size));
+    y_shards.push_back(on(device_, samples_of(y, first, size)));
     first += size;
   }
 
@@ -173,46 +191,62 @@ TEST_P(BatchNormSplitTest, BackwardOverShards) {
   Tensor dx = ref::nan_tensor(shape_);
   int64_t offset = 0;
   for (size_t s = 0; s < sizes_.size(); ++s) {
-    Tensor dx_shard = ref::nan_tensor(x_shards_[s].shape());
-    ops::batch_norm_backward_apply(x_shards_[s], y_shards[s], dy_shards_[s], gamma_, mean, var,
-                                   kEpsilon, relu_, total.data(), rows_, dx_shard);
-    std::memcpy(dx.f32() + offset, dx_shard.f32(), dx_shard.nbytes());
+    Tensor dx_shard = nan_output(x_shards_[s].shape());
+    ops::batch_norm_backward_apply(x_shards_[s], y_shards[s], dy_shards_[s], gamma_on_, mean,
+                                   var, kEpsilon, relu_, total.data(), rows_, dx_shard);
+    copy_into(dx, offset, dx_shard);
     offset += dx_shard.numel();
   }
   EXPECT_TRUE(ref::matches(dx, want_dx(g))) << "dx";
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, BatchNormSplitTest, ::testing::ValuesIn(bn_ref::cases()),
-                         bn_ref::case_name);
+INSTANTIATE_TEST_SUITE_P(Cases, BatchNormSplitTest, bn_ref::cases_on_every_device(),
+                         bn_ref::case_device_name);
+
+// Single cases, run on every device.
+class BatchNormMomentsTest : public ::testing::TestWithParam<Device> {};
+class BatchNormEmptyShardTest : public ::testing::TestWithParam<Device> {};
 
 // Rounding can leave sum(x^2) / n a hair below mean^2 when every value is equal.
-TEST(BatchNormMoments, TinyNegativeVarianceIsClampedToZero) {
+TEST_P(BatchNormMomentsTest, TinyNegativeVarianceIsClampedToZero) {
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_moments, GetParam());
   const double sums[] = {3.0, 3.0 * (1 - 1e-15)};  // three rows of 1, one channel
-  Tensor mean = ref::nan_tensor(Shape{1}), var = ref::nan_tensor(Shape{1});
-  ops::batch_norm_moments(sums, 3, mean, var);
+  Tensor mean_on = on(GetParam(), ref::nan_tensor(Shape{1}));
+  Tensor var_on = on(GetParam(), ref::nan_tensor(Shape{1}));
+  ops::batch_norm_moments(sums, 3, mean_on, var_on);
+  const Tensor mean = ref::host_copy(mean_on), var = ref::host_copy(var_on);
   EXPECT_EQ(mean.f32()[0], 1.f);
   EXPECT_EQ(var.f32()[0], 0.f);
   EXPECT_FALSE(std::signbit(var.f32()[0]));
 }
 
-TEST(BatchNormMoments, NoRowsIsAnError) {
+TEST_P(BatchNormMomentsTest, NoRowsIsAnError) {
+  const Device device = GetParam();
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_moments, device);
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_backward_apply, device);
   const double sums[] = {0.0, 0.0};
-  Tensor mean = Tensor::empty(Shape{1}), var = Tensor::empty(Shape{1});
+  Tensor mean = Tensor::empty(Shape{1}, device), var = Tensor::empty(Shape{1}, device);
   EXPECT_THROW(ops::batch_norm_moments(sums, 0, mean, var), Error);
-  Tensor x = Tensor::empty(Shape{0, 1}), dx = Tensor::empty(Shape{0, 1});
+  Tensor x = Tensor::empty(Shape{0, 1}, device), dx = Tensor::empty(Shape{0, 1}, device);
   EXPECT_THROW(ops::batch_norm_backward_apply(x, x, x, mean, mean, var, kEpsilon, false, sums, 0,
                                               dx),
                Error);
 }
 
 // A shard without rows: sums of nothing are 0, and the per-row steps touch nothing.
-TEST(BatchNormSplit, EmptyShard) {
+TEST_P(BatchNormEmptyShardTest, EmptyShard) {
+  const Device device = GetParam();
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_partial_sums, device);
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_backward_partial_sums, device);
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_forward_inference, device);
+  SKIP_WITHOUT_KERNEL(ops::batch_norm_backward_apply, device);
   constexpr int64_t kC = 20;  // past one 16-lane block
   ref::Rng rng(8);
-  const Tensor x = Tensor::empty(Shape{0, 3, 3, kC});
-  const Tensor gamma = ref::uniform_tensor(Shape{kC}, rng), beta = ref::uniform_tensor(Shape{kC}, rng);
-  const Tensor mean = ref::uniform_tensor(Shape{kC}, rng);
-  const Tensor var = ref::uniform_tensor(Shape{kC}, rng, 0.5f, 1.f);
+  const Tensor x = Tensor::empty(Shape{0, 3, 3, kC}, device);
+  const Tensor gamma = on(device, ref::uniform_tensor(Shape{kC}, rng));
+  const Tensor beta = on(device, ref::uniform_tensor(Shape{kC}, rng));
+  const Tensor mean = on(device, ref::uniform_tensor(Shape{kC}, rng));
+  const Tensor var = on(device, ref::uniform_tensor(Shape{kC}, rng, 0.5f, 1.f));
   for (bool relu : {false, true}) {
     std::vector<double> sums(2 * kC, kNaN);
     ops::batch_norm_partial_sums(x, sums.data());
@@ -222,11 +256,18 @@ TEST(BatchNormSplit, EmptyShard) {
     for (double s : sums) EXPECT_EQ(s, 0.0);
     // Global sums from other shards; this one has nothing to write.
     for (size_t i = 0; i < sums.size(); ++i) sums[i] = 0.5 * static_cast<double>(i);
-    Tensor y = Tensor::empty(x.shape()), dx = Tensor::empty(x.shape());
+    Tensor y = Tensor::empty(x.shape(), device), dx = Tensor::empty(x.shape(), device);
     ops::batch_norm_forward_inference(x, gamma, beta, mean, var, kEpsilon, relu, y);
     ops::batch_norm_backward_apply(x, y, x, gamma, mean, var, kEpsilon, relu, sums.data(), 7, dx);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, BatchNormMomentsTest,
+                         ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
+INSTANTIATE_TEST_SUITE_P(Devices, BatchNormEmptyShardTest,
+                         ::testing::ValuesIn(op_test::op_test_devices()),
+                         op_test::device_param_name);
 
 }  // namespace
 }  // namespace residual

@@ -18,31 +18,12 @@
 namespace residual {
 namespace {
 
-using bn_ref::BatchNormCase;
 using bn_ref::kEpsilon;
 using op_test::on;
-using op_test::WithDevice;
 using ref::Expected;
 
-// Param: (case, device). The case's inputs stay on the host for the references; the ops
-// get copies on the device (x(), gamma(), ...) and write outputs made there.
-class BatchNormTest : public ::testing::TestWithParam<WithDevice<BatchNormCase>>,
-                      public bn_ref::BatchNormData {
- protected:
-  void SetUp() override {
-    device_ = std::get<1>(GetParam());
-    init(std::get<0>(GetParam()));
-    x_on_ = on(device_, x_);
-    gamma_on_ = on(device_, gamma_);
-    beta_on_ = on(device_, beta_);
-    dy_on_ = on(device_, dy_);
-  }
-
-  Tensor nan_output(const Shape& shape) const { return on(device_, ref::nan_tensor(shape)); }
-
-  Device device_;
-  Tensor x_on_, gamma_on_, beta_on_, dy_on_;
-};
+// Param: (case, device); see bn_ref::BatchNormDeviceFixture.
+class BatchNormTest : public bn_ref::BatchNormDeviceFixture {};
 
 TEST_P(BatchNormTest, TrainingForward) {
   SKIP_WITHOUT_KERNEL(ops::batch_norm_forward_training, device_);
@@ -91,14 +72,8 @@ TEST_P(BatchNormTest, Backward) {
   EXPECT_TRUE(ref::matches(dbeta, want_dbeta)) << "dbeta";
 }
 
-std::string case_device_name(const ::testing::TestParamInfo<WithDevice<BatchNormCase>>& info) {
-  return op_test::with_device_name(info, bn_ref::case_name);
-}
-
-INSTANTIATE_TEST_SUITE_P(Cases, BatchNormTest,
-                         ::testing::Combine(::testing::ValuesIn(bn_ref::cases()),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
-                         case_device_name);
+INSTANTIATE_TEST_SUITE_P(Cases, BatchNormTest, bn_ref::cases_on_every_device(),
+                         bn_ref::case_device_name);
 
 // Keras-style momentum (the running value keeps `momentum` of itself) and the unbiased
 // batch variance: count 5 makes the count / (count - 1) factor 25%, far past tolerance.
