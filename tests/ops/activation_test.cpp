@@ -171,8 +171,7 @@ TEST_P(SoftmaxTest, LastDimensionOfImage) {
   check_softmax(GetParam(), x, ref::uniform_tensor(x.shape(), rng));
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, SoftmaxTest, ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
+INSTANTIATE_ON_OP_TEST_DEVICES(SoftmaxTest);
 
 }  // namespace
 }  // namespace residual

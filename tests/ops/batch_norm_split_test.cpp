@@ -262,12 +262,8 @@ TEST_P(BatchNormEmptyShardTest, EmptyShard) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, BatchNormMomentsTest,
-                         ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
-INSTANTIATE_TEST_SUITE_P(Devices, BatchNormEmptyShardTest,
-                         ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
+INSTANTIATE_ON_OP_TEST_DEVICES(BatchNormMomentsTest);
+INSTANTIATE_ON_OP_TEST_DEVICES(BatchNormEmptyShardTest);
 
 }  // namespace
 }  // namespace residual

@@ -104,9 +104,7 @@ TEST_P(BatchNormUpdateRunningTest, KerasMomentumUnbiasedVariance) {
   EXPECT_TRUE(ref::matches(running_var_on, want_var)) << "running variance";
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, BatchNormUpdateRunningTest,
-                         ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
+INSTANTIATE_ON_OP_TEST_DEVICES(BatchNormUpdateRunningTest);
 
 }  // namespace
 }  // namespace residual

@@ -67,6 +67,15 @@ inline std::string missing_kernel(const ops::OpBase& op, Device device) {
          op.name() + " yet";
 }
 
+// Why not every one of `ops` can run on `device` (the first missing kernel); empty when
+// all can.
+template <typename... Ops>
+std::string missing_kernels(Device device, const Ops&... ops) {
+  std::string why;
+  ((why.empty() ? void(why = missing_kernel(ops, device)) : void()), ...);
+  return why;
+}
+
 }  // namespace residual::op_test
 
 // Skips the running test, with the reason, when `op` has no kernel for `device`.
@@ -76,3 +85,17 @@ inline std::string missing_kernel(const ops::OpBase& op, Device device) {
         ::residual::op_test::missing_kernel((op), (device));                           \
     if (!residual_missing_kernel_.empty()) GTEST_SKIP() << residual_missing_kernel_;  \
   } while (false)
+
+// The same for several ops: SKIP_WITHOUT_KERNELS(device, ops::a, ops::b, ...).
+#define SKIP_WITHOUT_KERNELS(device, ...)                                               \
+  do {                                                                                  \
+    const std::string residual_missing_kernel_ =                                        \
+        ::residual::op_test::missing_kernels((device), __VA_ARGS__);                    \
+    if (!residual_missing_kernel_.empty()) GTEST_SKIP() << residual_missing_kernel_;   \
+  } while (false)
+
+// Instantiates `suite`, parameterized by Device alone, on every op test device.
+#define INSTANTIATE_ON_OP_TEST_DEVICES(suite)                                           \
+  INSTANTIATE_TEST_SUITE_P(Devices, suite,                                              \
+                           ::testing::ValuesIn(::residual::op_test::op_test_devices()), \
+                           ::residual::op_test::device_param_name)

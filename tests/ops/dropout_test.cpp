@@ -140,9 +140,7 @@ TEST_P(DropoutRateZeroTest, RateZeroIsIdentity) {
   EXPECT_TRUE(ref::matches(y, ref::Expected(ref::to_double(x)), ref::kExact));
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, DropoutRateZeroTest,
-                         ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
+INSTANTIATE_ON_OP_TEST_DEVICES(DropoutRateZeroTest);
 
 }  // namespace
 }  // namespace residual

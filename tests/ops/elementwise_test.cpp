@@ -50,8 +50,7 @@ TEST_P(AddTest, FourInputs) { check_add(GetParam(), 4, kSmall); }
 TEST_P(AddTest, TwoLargeInputs) { check_add(GetParam(), 2, kLarge); }
 TEST_P(AddTest, ThreeLargeInputs) { check_add(GetParam(), 3, kLarge); }
 
-INSTANTIATE_TEST_SUITE_P(Devices, AddTest, ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
+INSTANTIATE_ON_OP_TEST_DEVICES(AddTest);
 
 // Param: (shape, device). Inputs live on the host (x_, s_, dy_, read by the references)
 // and on the device (dev_x_, dev_s_, dev_dy_, given to the ops).

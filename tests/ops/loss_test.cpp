@@ -175,12 +175,8 @@ TEST_P(SigmoidBinaryCrossEntropyTest, SaturatedLogitsStayFinite) {
   check_binary_cross_entropy(GetParam(), logits, targets, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, SoftmaxCrossEntropyDeviceTest,
-                         ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
-INSTANTIATE_TEST_SUITE_P(Devices, SigmoidBinaryCrossEntropyTest,
-                         ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
+INSTANTIATE_ON_OP_TEST_DEVICES(SoftmaxCrossEntropyDeviceTest);
+INSTANTIATE_ON_OP_TEST_DEVICES(SigmoidBinaryCrossEntropyTest);
 
 }  // namespace
 }  // namespace residual

@@ -213,8 +213,7 @@ TEST_P(MaxPool2dTest, BackwardUsesItsOwnWorkspace) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, MaxPool2dTest, ::testing::ValuesIn(op_test::op_test_devices()),
-                         op_test::device_param_name);
+INSTANTIATE_ON_OP_TEST_DEVICES(MaxPool2dTest);
 
 std::string param_name(const ::testing::TestParamInfo<PoolParam>& info) {
   return std::get<0>(info.param).name +
