@@ -1,6 +1,6 @@
 // Data-movement ops (zero_pad2d, shortcut_pad, concat): every element is a copy or a
 // zero, so results must match the reference bit for bit. Outputs start as NaN, so a
-// padding element the op leaves unwritten fails too.
+// padding element the op leaves unwritten fails too. Every case runs on every device.
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -9,11 +9,14 @@
 #include <vector>
 
 #include "ops/ops.h"
+#include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
 
 namespace residual {
 namespace {
 
+using op_test::on;
+using op_test::WithDevice;
 using ref::Expected;
 
 int64_t nhwc(const Shape& s, int64_t n, int64_t h, int64_t w, int64_t c) {
@@ -31,17 +34,20 @@ void PrintTo(const PadCase& c, std::ostream* out) {
        << ", left " << c.p.left << ", right " << c.p.right;
 }
 
-class ZeroPad2dTest : public ::testing::TestWithParam<PadCase> {};
+// Param: (case, device); inputs and references on the host, the op on the device.
+class ZeroPad2dTest : public ::testing::TestWithParam<WithDevice<PadCase>> {};
 
 TEST_P(ZeroPad2dTest, ForwardAndBackward) {
-  const ops::Padding2d p = GetParam().p;
+  const auto& [pc, device] = GetParam();
+  SKIP_WITHOUT_KERNELS(device, ops::zero_pad2d_forward, ops::zero_pad2d_backward);
+  const ops::Padding2d p = pc.p;
   ref::Rng rng(3);
-  const Shape xs(GetParam().x_dims);
+  const Shape xs(pc.x_dims);
   const Shape ys{xs[0], xs[1] + p.top + p.bottom, xs[2] + p.left + p.right, xs[3]};
   Tensor x = ref::uniform_tensor(xs, rng), dy = ref::uniform_tensor(ys, rng);
-  Tensor y = ref::nan_tensor(ys), dx = ref::nan_tensor(xs);
-  ops::zero_pad2d_forward(p, x, y);
-  ops::zero_pad2d_backward(p, dy, dx);
+  Tensor y = on(device, ref::nan_tensor(ys)), dx = on(device, ref::nan_tensor(xs));
+  ops::zero_pad2d_forward(p, on(device, x), y);
+  ops::zero_pad2d_backward(p, on(device, dy), dx);
   Expected want_y(ys.numel()), want_dx(xs.numel());
   for (int64_t n = 0; n < xs[0]; ++n) {
     for (int64_t h = 0; h < xs[1]; ++h) {
@@ -77,12 +83,19 @@ std::string padding_name(const ::testing::TestParamInfo<PadCase>& info) {
          std::to_string(info.param.x_dims[0]);
 }
 
+std::string padding_device_name(const ::testing::TestParamInfo<WithDevice<PadCase>>& info) {
+  return op_test::with_device_name(info, padding_name);
+}
+
 INSTANTIATE_TEST_SUITE_P(Paddings, ZeroPad2dTest,
-                         ::testing::Values(padding(1, 2, 0, 3), padding(0, 0, 2, 1),
-                                           padding(3, 1, 1, 0), padding(1, 1, 1, 1),
-                                           padding(0, 0, 0, 0),
-                                           padding(2, 1, 1, 2, {4, 9, 7, 33})),
-                         padding_name);
+                         ::testing::Combine(::testing::Values(padding(1, 2, 0, 3),
+                                                              padding(0, 0, 2, 1),
+                                                              padding(3, 1, 1, 0),
+                                                              padding(1, 1, 1, 1),
+                                                              padding(0, 0, 0, 0),
+                                                              padding(2, 1, 1, 2, {4, 9, 7, 33})),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         padding_device_name);
 
 struct ShortcutCase {
   int64_t stride, pad_before, pad_after;
@@ -94,19 +107,21 @@ void PrintTo(const ShortcutCase& c, std::ostream* out) {
        << c.batch << " x " << c.channels;
 }
 
-class ShortcutPadTest : public ::testing::TestWithParam<ShortcutCase> {};
+// Param: (case, device); inputs and references on the host, the op on the device.
+class ShortcutPadTest : public ::testing::TestWithParam<WithDevice<ShortcutCase>> {};
 
 TEST_P(ShortcutPadTest, ForwardAndBackward) {
-  const ShortcutCase sc = GetParam();
+  const auto& [sc, device] = GetParam();
+  SKIP_WITHOUT_KERNELS(device, ops::shortcut_pad_forward, ops::shortcut_pad_backward);
   ref::Rng rng(4);
   const Shape xs{sc.batch, 7, 6, sc.channels};
   // x[:, ::stride, ::stride, :] keeps ceil(size / stride) rows and columns.
   const Shape ys{sc.batch, (7 + sc.stride - 1) / sc.stride, (6 + sc.stride - 1) / sc.stride,
                  sc.channels + sc.pad_before + sc.pad_after};
   Tensor x = ref::uniform_tensor(xs, rng), dy = ref::uniform_tensor(ys, rng);
-  Tensor y = ref::nan_tensor(ys), dx = ref::nan_tensor(xs);
-  ops::shortcut_pad_forward(sc.stride, sc.pad_before, sc.pad_after, x, y);
-  ops::shortcut_pad_backward(sc.stride, sc.pad_before, sc.pad_after, dy, dx);
+  Tensor y = on(device, ref::nan_tensor(ys)), dx = on(device, ref::nan_tensor(xs));
+  ops::shortcut_pad_forward(sc.stride, sc.pad_before, sc.pad_after, on(device, x), y);
+  ops::shortcut_pad_backward(sc.stride, sc.pad_before, sc.pad_after, on(device, dy), dx);
   Expected want_y(ys.numel()), want_dx(xs.numel());
   for (int64_t n = 0; n < ys[0]; ++n) {
     for (int64_t h = 0; h < ys[1]; ++h) {
@@ -130,13 +145,23 @@ std::string shortcut_name(const ::testing::TestParamInfo<ShortcutCase>& info) {
          "After" + std::to_string(c.pad_after) + "N" + std::to_string(c.batch);
 }
 
-INSTANTIATE_TEST_SUITE_P(Strides, ShortcutPadTest,
-                         ::testing::Values(ShortcutCase{2, 3, 5}, ShortcutCase{1, 0, 4},
-                                           ShortcutCase{2, 2, 2}, ShortcutCase{3, 1, 0},
-                                           ShortcutCase{2, 4, 4, 4, 33}),
-                         shortcut_name);
+std::string shortcut_device_name(const ::testing::TestParamInfo<WithDevice<ShortcutCase>>& info) {
+  return op_test::with_device_name(info, shortcut_name);
+}
 
-void check_concat(const std::vector<int64_t>& lead, const std::vector<int64_t>& channels) {
+INSTANTIATE_TEST_SUITE_P(Strides, ShortcutPadTest,
+                         ::testing::Combine(::testing::Values(ShortcutCase{2, 3, 5},
+                                                              ShortcutCase{1, 0, 4},
+                                                              ShortcutCase{2, 2, 2},
+                                                              ShortcutCase{3, 1, 0},
+                                                              ShortcutCase{2, 4, 4, 4, 33}),
+                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         shortcut_device_name);
+
+// Inputs and references on the host (xs, dy); the op runs on `device`.
+void check_concat(Device device, const std::vector<int64_t>& lead,
+                  const std::vector<int64_t>& channels) {
+  SKIP_WITHOUT_KERNELS(device, ops::concat_forward, ops::concat_backward);
   ref::Rng rng(static_cast<unsigned>(channels.size()));
   int64_t rows = 1, total = 0;
   for (int64_t d : lead) rows *= d;
@@ -146,21 +171,22 @@ void check_concat(const std::vector<int64_t>& lead, const std::vector<int64_t>& 
     dims.push_back(c);
     return Shape(dims);
   };
-  std::vector<Tensor> xs, dxs;
+  std::vector<Tensor> xs, xs_on, dxs;
   std::vector<const Tensor*> x_ptrs;
   std::vector<Tensor*> dx_ptrs;
   for (int64_t c : channels) {
     xs.push_back(ref::uniform_tensor(shape_with(c), rng));
-    dxs.push_back(ref::nan_tensor(shape_with(c)));
+    xs_on.push_back(on(device, xs.back()));
+    dxs.push_back(on(device, ref::nan_tensor(shape_with(c))));
   }
   for (size_t k = 0; k < channels.size(); ++k) {
-    x_ptrs.push_back(&xs[k]);
+    x_ptrs.push_back(&xs_on[k]);
     dx_ptrs.push_back(&dxs[k]);
   }
-  Tensor y = ref::nan_tensor(shape_with(total));
+  Tensor y = on(device, ref::nan_tensor(shape_with(total)));
   Tensor dy = ref::uniform_tensor(shape_with(total), rng);
   ops::concat_forward(x_ptrs, y);
-  ops::concat_backward(dy, dx_ptrs);
+  ops::concat_backward(on(device, dy), dx_ptrs);
   Expected want_y(y.numel());
   int64_t offset = 0;
   for (size_t k = 0; k < channels.size(); ++k) {
@@ -178,11 +204,15 @@ void check_concat(const std::vector<int64_t>& lead, const std::vector<int64_t>& 
   EXPECT_TRUE(ref::matches(y, want_y, ref::kExact)) << "forward";
 }
 
-TEST(Concat, ThreeImageInputs) { check_concat({2, 3, 4}, {3, 8, 5}); }
-TEST(Concat, TwoMatrixInputs) { check_concat({5}, {7, 1}); }
-TEST(Concat, SingleInput) { check_concat({2, 2, 3}, {6}); }
+class ConcatTest : public ::testing::TestWithParam<Device> {};
+
+TEST_P(ConcatTest, ThreeImageInputs) { check_concat(GetParam(), {2, 3, 4}, {3, 8, 5}); }
+TEST_P(ConcatTest, TwoMatrixInputs) { check_concat(GetParam(), {5}, {7, 1}); }
+TEST_P(ConcatTest, SingleInput) { check_concat(GetParam(), {2, 2, 3}, {6}); }
 // 2^16 output elements: past the kernels' single-thread cutoff.
-TEST(Concat, LargeImageInputs) { check_concat({4, 32, 32}, {3, 8, 5}); }
+TEST_P(ConcatTest, LargeImageInputs) { check_concat(GetParam(), {4, 32, 32}, {3, 8, 5}); }
+
+INSTANTIATE_ON_OP_TEST_DEVICES(ConcatTest);
 
 }  // namespace
 }  // namespace residual
