@@ -111,9 +111,8 @@ std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<Dims>>& 
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ActivationTest,
-                         ::testing::Combine(::testing::Values(Dims{3, 5, 4, 7},
-                                                              Dims{4, 32, 32, 9}),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::Values(Dims{3, 5, 4, 7},
+                                                                      Dims{4, 32, 32, 9})),
                          shape_device_name);
 
 // x and dy on the host; the op runs on `device`.

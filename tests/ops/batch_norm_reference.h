@@ -245,8 +245,7 @@ inline std::string case_device_name(
 
 // Every case on every device, for INSTANTIATE_TEST_SUITE_P.
 inline auto cases_on_every_device() {
-  return ::testing::Combine(::testing::ValuesIn(cases()),
-                            ::testing::ValuesIn(op_test::op_test_devices()));
+  return op_test::with_every_device(::testing::ValuesIn(cases()));
 }
 
 }  // namespace residual::bn_ref

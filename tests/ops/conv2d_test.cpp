@@ -246,8 +246,7 @@ std::string case_device_name(const ::testing::TestParamInfo<WithDevice<ConvCase>
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, Conv2dTest,
-                         ::testing::Combine(::testing::ValuesIn(cases()),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::ValuesIn(cases())),
                          case_device_name);
 
 }  // namespace

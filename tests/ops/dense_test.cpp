@@ -112,12 +112,9 @@ std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<DensePar
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, DenseTest,
-                         ::testing::Combine(::testing::Values(DenseParam{5, 37, 19},
-                                                              DenseParam{1, 7, 3},
-                                                              DenseParam{16, 64, 10},
-                                                              DenseParam{3, 1, 5},
-                                                              DenseParam{9, 100, 1}),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::Values(
+                             DenseParam{5, 37, 19}, DenseParam{1, 7, 3}, DenseParam{16, 64, 10},
+                             DenseParam{3, 1, 5}, DenseParam{9, 100, 1})),
                          shape_device_name);
 
 }  // namespace

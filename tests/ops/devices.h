@@ -60,6 +60,13 @@ std::string with_device_name(const ::testing::TestParamInfo<WithDevice<Case>>& i
   return case_name(case_info) + "_" + device_name(std::get<1>(info.param));
 }
 
+// `cases` (a gtest generator: Values, ValuesIn) paired with every op test device, for
+// suites parameterized by WithDevice<Case>.
+template <typename Generator>
+auto with_every_device(Generator cases) {
+  return ::testing::Combine(cases, ::testing::ValuesIn(op_test_devices()));
+}
+
 // Why `op` cannot run on `device`; empty when it can.
 inline std::string missing_kernel(const ops::OpBase& op, Device device) {
   if (op.has_kernel(device.type)) return {};

@@ -125,8 +125,7 @@ std::string rate_device_name(const ::testing::TestParamInfo<WithDevice<float>>& 
 }
 
 INSTANTIATE_TEST_SUITE_P(Rates, DropoutTest,
-                         ::testing::Combine(::testing::Values(0.1f, 0.3f, 0.5f),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::Values(0.1f, 0.3f, 0.5f)),
                          rate_device_name);
 
 class DropoutRateZeroTest : public ::testing::TestWithParam<Device> {};

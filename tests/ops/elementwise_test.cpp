@@ -134,9 +134,8 @@ std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<Dims>>& 
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ChannelScaleTest,
-                         ::testing::Combine(::testing::Values(Dims{3, 4, 5, 6},
-                                                              Dims{2, 1, 1, 9}, kLarge),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::Values(Dims{3, 4, 5, 6},
+                                                                      Dims{2, 1, 1, 9}, kLarge)),
                          shape_device_name);
 
 class GlobalAvgPoolTest : public ::testing::TestWithParam<WithDevice<Dims>> {};
@@ -165,9 +164,8 @@ TEST_P(GlobalAvgPoolTest, ForwardAndBackward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GlobalAvgPoolTest,
-                         ::testing::Combine(::testing::Values(Dims{3, 7, 5, 11},
-                                                              Dims{2, 1, 1, 4}, kLarge),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::Values(Dims{3, 7, 5, 11},
+                                                                      Dims{2, 1, 1, 4}, kLarge)),
                          shape_device_name);
 
 }  // namespace

@@ -88,13 +88,10 @@ std::string padding_device_name(const ::testing::TestParamInfo<WithDevice<PadCas
 }
 
 INSTANTIATE_TEST_SUITE_P(Paddings, ZeroPad2dTest,
-                         ::testing::Combine(::testing::Values(padding(1, 2, 0, 3),
-                                                              padding(0, 0, 2, 1),
-                                                              padding(3, 1, 1, 0),
-                                                              padding(1, 1, 1, 1),
-                                                              padding(0, 0, 0, 0),
-                                                              padding(2, 1, 1, 2, {4, 9, 7, 33})),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::Values(
+                             padding(1, 2, 0, 3), padding(0, 0, 2, 1), padding(3, 1, 1, 0),
+                             padding(1, 1, 1, 1), padding(0, 0, 0, 0),
+                             padding(2, 1, 1, 2, {4, 9, 7, 33}))),
                          padding_device_name);
 
 struct ShortcutCase {
@@ -150,12 +147,9 @@ std::string shortcut_device_name(const ::testing::TestParamInfo<WithDevice<Short
 }
 
 INSTANTIATE_TEST_SUITE_P(Strides, ShortcutPadTest,
-                         ::testing::Combine(::testing::Values(ShortcutCase{2, 3, 5},
-                                                              ShortcutCase{1, 0, 4},
-                                                              ShortcutCase{2, 2, 2},
-                                                              ShortcutCase{3, 1, 0},
-                                                              ShortcutCase{2, 4, 4, 4, 33}),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::Values(
+                             ShortcutCase{2, 3, 5}, ShortcutCase{1, 0, 4}, ShortcutCase{2, 2, 2},
+                             ShortcutCase{3, 1, 0}, ShortcutCase{2, 4, 4, 4, 33})),
                          shortcut_device_name);
 
 // Inputs and references on the host (xs, dy); the op runs on `device`.

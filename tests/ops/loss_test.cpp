@@ -100,8 +100,7 @@ const SoftmaxCase kSoftmaxCases[] = {
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, SoftmaxCrossEntropyTest,
-                         ::testing::Combine(::testing::ValuesIn(kSoftmaxCases),
-                                            ::testing::ValuesIn(op_test::op_test_devices())),
+                         op_test::with_every_device(::testing::ValuesIn(kSoftmaxCases)),
                          case_device_name);
 
 // Suites of single cases, run on every device.

@@ -96,16 +96,14 @@ std::string case_device_name(const ::testing::TestParamInfo<WithDevice<SgdCase>>
   return op_test::with_device_name(info, case_name);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Configs, SgdTest,
-    ::testing::Combine(
-        ::testing::Values(SgdCase{"Plain", config(0.1f, 0.f, 0.f, false)},
-                          SgdCase{"Momentum", config(0.1f, 0.9f, 0.f, false)},
-                          SgdCase{"MomentumWeightDecay", config(0.05f, 0.9f, 0.05f, false)},
-                          SgdCase{"Nesterov", config(0.1f, 0.9f, 0.f, true)},
-                          SgdCase{"NesterovWeightDecay", config(0.2f, 0.8f, 0.1f, true)}),
-        ::testing::ValuesIn(op_test::op_test_devices())),
-    case_device_name);
+INSTANTIATE_TEST_SUITE_P(Configs, SgdTest,
+                         op_test::with_every_device(::testing::Values(
+                             SgdCase{"Plain", config(0.1f, 0.f, 0.f, false)},
+                             SgdCase{"Momentum", config(0.1f, 0.9f, 0.f, false)},
+                             SgdCase{"MomentumWeightDecay", config(0.05f, 0.9f, 0.05f, false)},
+                             SgdCase{"Nesterov", config(0.1f, 0.9f, 0.f, true)},
+                             SgdCase{"NesterovWeightDecay", config(0.2f, 0.8f, 0.1f, true)})),
+                         case_device_name);
 
 }  // namespace
 }  // namespace residual
