@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/device_memory.h"
+#include "ops/op.h"
 #include "tests/ops/devices.h"
 
 namespace residual {
@@ -27,6 +28,18 @@ TEST(OpDevices, GpuRunsOfTheOpTests) {
     EXPECT_NE(std::find(devices.begin(), devices.end(), Device::cuda(i)), devices.end())
         << "cuda:" << i << " missing from the op test devices";
   }
+}
+
+// The skip reason names the device type and the op; an op with the kernel has none.
+TEST(OpDevices, MissingKernelIsNamed) {
+  ops::Op<void(const Tensor&)> cpu_only("cpu_only_test_op");
+  cpu_only.implement(DeviceType::kCpu, [](const Tensor&) {});
+  EXPECT_EQ(op_test::missing_kernel(cpu_only, Device::cpu()), "");
+  EXPECT_EQ(op_test::missing_kernel(cpu_only, Device::cuda(0)),
+            "no cuda kernel for cpu_only_test_op yet");
+  ops::Op<void(const Tensor&)> other("other_test_op");
+  EXPECT_EQ(op_test::missing_kernels(Device::cpu(), cpu_only, other),
+            "no cpu kernel for other_test_op yet");
 }
 
 }  // namespace
