@@ -79,7 +79,8 @@ class Layer {
  protected:
   // Tensors besides the parameters whose contents matter from one call to the next
   // (batch norm's batch statistics, which backward reads). Scratch buffers need not be
-  // listed: resize(shape, like) reallocates them on their input's device when it changes.
+  // listed: resize(shape, like) reallocates them on their input's device when it changes
+  // (a buffer the kernel sizes itself, like pooling's workspace, the layer drops instead).
   virtual std::vector<Tensor*> state_tensors() { return {}; }
   Parameter& add_parameter(const std::string& kind, const Shape& shape, bool trainable,
                            bool is_bias_or_norm);

@@ -58,6 +58,8 @@ class PoolingLayer : public Layer {
     ops::Pool2dGeometry g = g_;
     g.batch = x[0]->dim(0);
     y.resize(Shape{g.batch, g.out_h, g.out_w, g.channels}, *x[0]);
+    // The kernel sizes the workspace itself, so after Model::to it starts afresh on x's device.
+    if (workspace_.defined() && workspace_.device() != x[0]->device()) workspace_ = Tensor();
     ops::pool2d_forward(g, *x[0], y, workspace_, ctx.training);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,

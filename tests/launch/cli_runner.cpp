@@ -176,7 +176,11 @@ BackgroundCli::BackgroundCli(const std::vector<std::string>& args)
     : process_(spawn(cli_command(args), capture_.path())) {}
 
 BackgroundCli::~BackgroundCli() {
-  if (process_.pid > 0) stop(SIGKILL);
+  if (process_.pid <= 0) return;
+  try {
+    stop(SIGKILL);
+  } catch (...) {  // a throw from a destructor would end the whole test binary
+  }
 }
 
 bool BackgroundCli::running() {
@@ -190,9 +194,11 @@ bool BackgroundCli::running() {
 
 CliResult BackgroundCli::stop(int signal) {
   kill(process_.pid, signal);
-  CliResult r = wait_for(process_);
+  // Forget the pid before waiting: if the wait throws, nothing signals a pid that may
+  // since belong to another process.
+  Process process = process_;
   process_.pid = -1;
-  return r;
+  return wait_for(process);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
