@@ -5,11 +5,21 @@
 #include <cstdint>
 #include <string>
 
+// Marks a function callable from host and CUDA device code alike (empty outside nvcc), so
+// a kernel computes the very same hash as the host instead of a copy of it.
+#ifndef RESIDUAL_HOST_DEVICE
+#if defined(__CUDACC__)
+#define RESIDUAL_HOST_DEVICE __host__ __device__
+#else
+#define RESIDUAL_HOST_DEVICE
+#endif
+#endif
+
 namespace residual {
 
 // SplitMix64's finaliser: a bijective mix of 64 bits; random streams are chains of it
 // over (seed, epoch, step, index), so any draw can be recomputed without state.
-inline uint64_t splitmix64(uint64_t z) {
+RESIDUAL_HOST_DEVICE inline uint64_t splitmix64(uint64_t z) {
   z += 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;

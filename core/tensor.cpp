@@ -159,6 +159,13 @@ void Tensor::zero() {
   if (nbytes() > 0) device_memset_zero(device_, device_raw(), nbytes());
 }
 
+const Tensor& on_device(const Tensor& t, Device device, Tensor& buffer) {
+  if (t.device() == device) return t;
+  buffer.resize(t.shape(), device, t.dtype());
+  buffer.copy_from(t);
+  return buffer;
+}
+
 void move_all_to(const std::vector<Tensor*>& tensors, Device device) {
   if (device.is_cuda()) {
     RESIDUAL_CHECK(cuda_compiled(), "cannot use ", device.str(),

@@ -102,6 +102,14 @@ class Tensor {
   Device device_;
 };
 
+// `t` itself when it is on `device` already, else a copy of it in `buffer` (resized there,
+// so its storage is reused from call to call): how host batches reach a GPU model and its
+// logits come back to the host, with no copy at all on the CPU path.
+const Tensor& on_device(const Tensor& t, Device device, Tensor& buffer);
+inline const Tensor& on_host(const Tensor& t, Tensor& buffer) {
+  return on_device(t, Device::cpu(), buffer);
+}
+
 // Moves every defined tensor to `device`, all or nothing: the copies are made first,
 // so a failure (no such device, out of memory) leaves every tensor where it was. A CUDA
 // device this process cannot use is an Error saying why before anything is copied.

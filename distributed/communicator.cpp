@@ -93,7 +93,9 @@ class LocalCommunicator : public Communicator {
   }
   void barrier(const char* what) override { log_.add(CollectiveKind::kBarrier, 0, what); }
   std::unique_ptr<Communicator> split(int, const char*) override {
-    return std::make_unique<LocalCommunicator>();
+    auto sub = std::make_unique<LocalCommunicator>();
+    sub->follow(*this);
+    return sub;
   }
 };
 

@@ -1,8 +1,8 @@
 #pragma once
 // The collectives every rank of a data-parallel job takes part in. The Reducer, the
-// synchronized batch norm and the trainer talk only to this interface; MPI (CPU) and,
-// later, NCCL (GPU) implement it. World size 1 is LocalCommunicator: the same code path,
-// no MPI needed.
+// synchronized batch norm and the trainer talk only to this interface; MPI (CPU) and
+// NCCL (GPU, distributed/nccl_communicator.h) implement it. World size 1 is
+// LocalCommunicator: the same code path, no MPI needed.
 //
 // Every collective has a sequence number and a short description, kept in a small ring
 // of the last few (CollectiveLog): on a deadline or a disagreement between the ranks,
@@ -79,17 +79,29 @@ class Communicator {
 
   void all_reduce(float* data, int64_t n, const char* what) { all_reduce_async(data, n, what)->wait(); }
 
-  // Where the deadline message says the job was ("step 17 of epoch 2").
-  // Shared with the communicators split from this one.
+  // Whether the collectives take CUDA device memory (NCCL). Handing device memory to a
+  // communicator that answers false (MPI) is a crash, so the Reducer checks first.
+  virtual bool takes_device_memory() const { return false; }
+
+  // Where the deadline message says the job was ("step 17 of epoch 2"), and the deadline.
+  // Both are shared with the communicators made from this one (split, or NCCL over its
+  // bootstrap): setting them on any of the family sets them for all.
   void set_phase(std::string phase) { *phase_ = std::move(phase); }
   const std::string& phase() const { return *phase_; }
-  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
-  std::chrono::milliseconds timeout() const { return timeout_; }
+  void set_timeout(std::chrono::milliseconds timeout) { *timeout_ = timeout; }
+  std::chrono::milliseconds timeout() const { return *timeout_; }
   CollectiveLog& log() { return log_; }
 
  protected:
+  // Joins `parent`'s family: its phase and deadline from now on.
+  void follow(const Communicator& parent) {
+    phase_ = parent.phase_;
+    timeout_ = parent.timeout_;
+  }
+
   std::shared_ptr<std::string> phase_ = std::make_shared<std::string>("start-up");
-  std::chrono::milliseconds timeout_{std::chrono::minutes(5)};
+  std::shared_ptr<std::chrono::milliseconds> timeout_ =
+      std::make_shared<std::chrono::milliseconds>(std::chrono::minutes(5));
   CollectiveLog log_;
 };
 

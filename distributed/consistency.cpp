@@ -7,6 +7,13 @@
 #include "distributed/job.h"
 
 namespace residual {
+namespace {
+
+// A parameter's values where the host can read them: the tensor itself on the CPU, a copy
+// of it otherwise (start-up and once per epoch: the copy is not worth avoiding).
+Tensor on_host(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
+
+}  // namespace
 
 void check_ranks_agree(Communicator& world, const nlohmann::json& facts) {
   if (world.size() == 1) return;
@@ -48,8 +55,9 @@ void check_ranks_agree(Communicator& world, const nlohmann::json& facts) {
 void broadcast_parameters(Communicator& world, const std::vector<Parameter*>& params) {
   if (world.size() == 1) return;
   for (Parameter* p : params) {
-    world.broadcast(p->value.raw(), static_cast<int64_t>(p->value.nbytes()), 0,
-                    "start-up: rank 0's parameters");
+    Tensor host = on_host(p->value);
+    world.broadcast(host.raw(), static_cast<int64_t>(host.nbytes()), 0, "start-up: rank 0's parameters");
+    if (!p->value.device().is_cpu()) p->value.copy_from(host);
   }
 }
 
@@ -58,11 +66,13 @@ void average_across_ranks(Communicator& world, const std::vector<Parameter*>& pa
   for (Parameter* p : params) {
     const int64_t n = p->value.numel();
     std::vector<double> values(static_cast<size_t>(n));
-    const float* v = p->value.f32();
+    Tensor host = on_host(p->value);
+    const float* v = host.f32();
     for (int64_t i = 0; i < n; ++i) values[static_cast<size_t>(i)] = v[i];
     world.all_reduce(values.data(), n, "running statistics mean");
-    float* out = p->value.f32();
+    float* out = host.f32();
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(values[static_cast<size_t>(i)] / world.size());
+    if (!p->value.device().is_cpu()) p->value.copy_from(host);
   }
 }
 
@@ -70,7 +80,10 @@ void check_parameters_identical(Communicator& world, const std::vector<Parameter
                                 const char* when) {
   if (world.size() == 1) return;
   uint64_t h = kFnv1aOffset;
-  for (const Parameter* p : params) h = fnv1a(h, p->value.raw(), p->value.nbytes());
+  for (const Parameter* p : params) {
+    const Tensor host = on_host(p->value);
+    h = fnv1a(h, host.raw(), host.nbytes());
+  }
   // Exact in doubles: 20-bit values, their squares, summed over < 2^12 ranks.
   const double f = static_cast<double>(h & 0xFFFFF);
   double sums[2] = {f, f * f};

@@ -8,7 +8,9 @@
 #include <csignal>
 #include <cstdio>
 
+#include "core/device_memory.h"
 #include "distributed/mpi_communicator.h"
+#include "distributed/nccl_communicator.h"
 
 namespace residual {
 namespace {
@@ -41,6 +43,44 @@ Communicator& world_communicator() {
 }
 
 bool job_is_distributed() { return g_job.size > 1; }
+
+int local_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}) {
+    if (const char* text = std::getenv(v)) return std::max(0, std::atoi(text));
+  }
+  return 0;
+}
+
+int local_gpu_index() {
+  RESIDUAL_CHECK(cuda_compiled(), "--device cuda: this residual was built without CUDA");
+  const int count = cuda_device_count();
+  if (count == 0) {
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    fail("rank ", g_job.rank, " sees no CUDA device",
+         visible ? str_cat(" (CUDA_VISIBLE_DEVICES=", visible, ")") : std::string(),
+         ": --device cuda needs one GPU per rank");
+  }
+  return local_rank() % count;
+}
+
+Communicator& gradient_communicator(Device device) {
+  Communicator& world = world_communicator();
+  // A GPU world of one rank goes through NCCL too, as PyTorch DDP does: one code path
+  // for one GPU and for many, so a single-GPU run tests what a multi-GPU run uses.
+  // A CUDA build without NCCL still trains on one GPU (the world has nothing to sum);
+  // several ranks are refused up front by --device (launch/device_option.cpp).
+  if (device.is_cpu() || (!nccl_compiled() && world.size() == 1)) return world;
+  // Never deleted (see job.h); the driver takes NCCL's resources back at exit.
+  static Communicator* nccl = nullptr;
+  static int nccl_gpu = -1;
+  if (!nccl) {
+    nccl = make_nccl_communicator(world, device.index).release();
+    nccl_gpu = device.index;
+  }
+  RESIDUAL_CHECK(device.index == nccl_gpu, "the gradient communicator of this rank is on cuda:",
+                 nccl_gpu, " and cannot also serve ", device.str(), ": one GPU per rank");
+  return *nccl;
+}
 
 int default_threads_per_rank() {
   int local = 0;

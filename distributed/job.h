@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "distributed/communicator.h"
 
@@ -30,6 +31,23 @@ const JobInfo& job_info();
 Communicator& world_communicator();
 // True once world_communicator() has been made with more than one rank.
 bool job_is_distributed();
+
+// This rank's index among the ranks of its node (OMPI_COMM_WORLD_LOCAL_RANK,
+// MPI_LOCALRANKID, SLURM_LOCALID), 0 when no launcher says.
+int local_rank();
+// The GPU this rank should use: its local rank modulo the GPUs it sees (where a launcher
+// gives each rank one GPU through CUDA_VISIBLE_DEVICES, that one). An Error with one clear
+// line where this build has no CUDA or this process sees no GPU.
+int local_gpu_index();
+
+// The communicator of the gradient all-reduce (and of anything else a trainer sums on
+// `device`): the world communicator for the CPU; for a CUDA device, NCCL over the world
+// communicator, whatever the world size (one code path for one GPU and for many) (distributed/nccl_communicator.h), made on the first call, which every
+// rank must make at the same point (it is a collective). One GPU per rank: a later call
+// with another CUDA device is an Error. The NCCL communicator lives until the process
+// exits (never destroyed by a static destructor, which could run after the CUDA runtime
+// is gone).
+Communicator& gradient_communicator(Device device);
 // Threads per rank when --threads is not given: the cores divided among the ranks of
 // this node (OMPI_COMM_WORLD_LOCAL_SIZE, SLURM_NTASKS_PER_NODE...), 0 for OpenMP's
 // default when this process is the only one.

@@ -112,10 +112,7 @@ class MpiWork : public Work {
 
 class MpiCommunicator : public Communicator {
  public:
-  MpiCommunicator(MPI_Comm comm, int rank, int size, std::shared_ptr<std::string> phase)
-      : comm_(comm), rank_(rank), size_(size) {
-    if (phase) phase_ = std::move(phase);
-  }
+  MpiCommunicator(MPI_Comm comm, int rank, int size) : comm_(comm), rank_(rank), size_(size) {}
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
@@ -170,8 +167,8 @@ class MpiCommunicator : public Communicator {
       if (rc == MPI_SUCCESS) rc = MPI_Comm_size(group, &size);
       return rc;
     })->wait();
-    auto sub = std::make_unique<MpiCommunicator>(group, rank, size, phase_);
-    sub->set_timeout(timeout_);
+    auto sub = std::make_unique<MpiCommunicator>(group, rank, size);
+    sub->follow(*this);
     return sub;
   }
 
@@ -249,7 +246,7 @@ std::unique_ptr<Communicator> make_mpi_communicator() {
   g_world_rank = rank;
   // From here on only the communication thread calls MPI, until finalize_mpi().
   g_comm_thread = std::make_unique<CommThread>();
-  return std::make_unique<MpiCommunicator>(world, rank, size, nullptr);
+  return std::make_unique<MpiCommunicator>(world, rank, size);
 }
 
 void finalize_mpi() {

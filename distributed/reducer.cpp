@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/ops.h"
 
 namespace residual {
 namespace {
@@ -45,7 +46,17 @@ Reducer::Reducer(std::vector<Parameter*> params, Communicator& comm, ReducerConf
       where_[b.slots[s].param] = {static_cast<int>(i), static_cast<int>(s)};
       total += b.slots[s].param->value.numel();
     }
-    b.buffer = Tensor::zeros(Shape{total}, b.slots[0].param->grad.device());
+    // On the gradients' device: a GPU's buckets are summed in place by NCCL.
+    const Device device = b.slots[0].param->grad.device();
+    for (const Slot& slot : b.slots) {
+      RESIDUAL_CHECK(slot.param->grad.device() == device, "the gradients of '", b.slots[0].param->name,
+                     "' and '", slot.param->name, "' are on ", device.str(), " and ",
+                     slot.param->grad.device().str(), ": one device per model");
+    }
+    RESIDUAL_CHECK(device.is_cpu() || comm.size() == 1 || comm.takes_device_memory(),
+                   "gradients on ", device.str(), " need a communicator that sums device memory "
+                   "(NCCL: gradient_communicator(device)); this one sums host memory");
+    b.buffer = Tensor::zeros(Shape{total}, device);
     if (config.gradient_as_bucket_view) {
       for (const Slot& slot : b.slots) {
         Tensor view = b.buffer.view_at(slot.offset, slot.param->grad.shape());
@@ -85,20 +96,40 @@ void Reducer::on_gradient_ready(Parameter& p) {
   RESIDUAL_CHECK(!reported, "the gradient of '", p.name, "' was reported twice in one backward");
   reported = 1;
   const Slot& slot = b.slots[static_cast<size_t>(si)];
-  float* dst = b.buffer.f32() + slot.offset;
-  const float* src = p.grad.f32();
-  const int64_t n = p.grad.numel();
-  if (src != dst) {  // not (or no longer) a view into the bucket: copy it in
-    if (first_of_step_) {
-      std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-    } else {
-      for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  if (b.buffer.device().is_cpu()) {
+    float* dst = b.buffer.f32() + slot.offset;
+    const float* src = p.grad.f32();
+    const int64_t n = p.grad.numel();
+    if (src != dst) {  // not (or no longer) a view into the bucket: copy it in
+      if (first_of_step_) {
+        std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+      } else {
+        for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+      }
     }
+  } else {
+    gather_on_device(b, slot, p);
   }
   --b.pending;
   if (communicate_) launch_ready_buckets();
   // Drive the in-flight all-reduces: MPI progresses them only inside MPI calls.
   for (int i = 0; i < next_launch_; ++i) buckets_[static_cast<size_t>(i)].work->test();
+}
+
+// The GPU twin of the host copy in on_gradient_ready: copies and sums are queued on the
+// compute stream (in order with the backward kernels that wrote the gradient, and before
+// the event the all-reduce waits for). Accumulation adds with the add op, into scratch
+// and back: y = a + b per element, the same float sums as the host loop.
+void Reducer::gather_on_device(Bucket& b, const Slot& slot, Parameter& p) {
+  Tensor dst = b.buffer.view_at(slot.offset, p.grad.shape());
+  if (p.grad.device_raw() == dst.device_raw()) return;  // a view into the bucket
+  if (first_of_step_) {
+    dst.copy_from(p.grad);
+    return;
+  }
+  scratch_.resize(p.grad.shape(), p.grad);
+  ops::add_forward({&dst, &p.grad}, scratch_);
+  dst.copy_from(scratch_);
 }
 
 void Reducer::launch_ready_buckets() {
@@ -107,7 +138,7 @@ void Reducer::launch_ready_buckets() {
     Bucket& b = buckets_[static_cast<size_t>(next_launch_)];
     if (next_launch_ == 0) first_launch_ = Clock::now();
     const std::string what = "gradient bucket " + std::to_string(next_launch_);
-    b.work = comm_.all_reduce_async(b.buffer.f32(), b.buffer.numel(), what.c_str());
+    b.work = comm_.all_reduce_async(b.buffer.device_f32(), b.buffer.numel(), what.c_str());
     ++next_launch_;
   }
 }
@@ -135,6 +166,11 @@ void Reducer::finalize() {
   times_.all_reduce_ms = ms_between(first_launch_, done);
   for (Bucket& b : buckets_) {
     for (const Slot& s : b.slots) {
+      if (!b.buffer.device().is_cpu()) {
+        // Queued on the compute stream, which wait() made wait for the all-reduce.
+        s.param->grad.copy_from(b.buffer.view_at(s.offset, s.param->grad.shape()));
+        continue;
+      }
       const float* sum = b.buffer.f32() + s.offset;
       if (s.param->grad.f32() == sum) continue;  // a view: the sum is already there
       std::memcpy(s.param->grad.f32(), sum, static_cast<size_t>(s.param->grad.numel()) * sizeof(float));

@@ -12,6 +12,10 @@
 // Each rank's loss gradient is already divided by the *global* batch size, so summing
 // is the whole reduction: uneven shares (128 over 3 ranks: 43, 43, 42) and empty shards
 // weigh exactly as in one process. It knows nothing about MPI or NCCL.
+//
+// The buckets live on the gradients' device. On a GPU the copies into and out of them
+// are queued on the compute stream, and the communicator (NCCL) orders its all-reduce
+// after them and the optimizer after the all-reduce; the CPU path is plain host memory.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -69,6 +73,7 @@ class Reducer {
     int64_t pending = 0;  // gradients not yet reported this backward
     std::unique_ptr<Work> work;
   };
+  void gather_on_device(Bucket& b, const Slot& slot, Parameter& p);
   void launch_ready_buckets();
 
   Communicator& comm_;
@@ -79,6 +84,7 @@ class Reducer {
   bool views_ = false;
   int next_launch_ = 0;
   bool first_of_step_ = true, communicate_ = true;
+  Tensor scratch_;  // the sum of a gradient accumulated on a GPU, before it goes back
   std::chrono::steady_clock::time_point first_launch_;
   ReducerTimes times_;
 };

@@ -17,8 +17,14 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+Tensor ones(int64_t n, Device device) {
+  Tensor host = Tensor::empty(Shape{n});
+  host.fill(1.f);
+  return device.is_cpu() ? host : host.to(device);
+}
+
 // Parameter sizes like a ResNet's: a mix of large kernels and small BN vectors.
-std::deque<Parameter> make_parameters(int64_t total_floats) {
+std::deque<Parameter> make_parameters(int64_t total_floats, Device device) {
   std::deque<Parameter> params;
   const int64_t pattern[] = {589824, 256, 256, 147456, 128, 128, 36864, 64, 64};
   int64_t left = total_floats;
@@ -26,9 +32,8 @@ std::deque<Parameter> make_parameters(int64_t total_floats) {
     const int64_t n = std::min(left, pattern[i % 9]);
     Parameter p;
     p.name = "p" + std::to_string(i);
-    p.value = Tensor::zeros(Shape{n});
-    p.grad = Tensor::zeros(Shape{n});
-    p.grad.fill(1.f);
+    p.value = Tensor::zeros(Shape{n}, device);
+    p.grad = ones(n, device);
     params.push_back(std::move(p));
     left -= n;
   }
@@ -38,24 +43,25 @@ std::deque<Parameter> make_parameters(int64_t total_floats) {
 }  // namespace
 
 std::vector<AllReduceBenchRow> run_all_reduce_benchmark(Communicator& world,
+                                                        Communicator& gradients, Device device,
                                                         const std::vector<double>& sizes_mb,
                                                         double bucket_cap_mb, int repetitions,
                                                         std::ostream& log) {
   std::vector<AllReduceBenchRow> rows;
   for (double mb : sizes_mb) {
     const int64_t floats = static_cast<int64_t>(mb * (1 << 20) / 4);
-    std::deque<Parameter> params = make_parameters(floats);
+    std::deque<Parameter> params = make_parameters(floats, device);
     std::vector<Parameter*> pointers;
     for (Parameter& p : params) pointers.push_back(&p);
     ReducerConfig config;
     config.bucket_cap_bytes = static_cast<int64_t>(bucket_cap_mb * (1 << 20));
-    Reducer reducer(pointers, world, config);
-    std::vector<float> whole(static_cast<size_t>(floats), 1.f);
+    Reducer reducer(pointers, gradients, config);
+    const Tensor whole = ones(floats, device);
     std::vector<double> plain, bucketed;
     for (int r = 0; r < repetitions + 1; ++r) {  // the first of each is a warm-up
       world.barrier("all-reduce bench");
       auto t = Clock::now();
-      world.all_reduce_async(whole.data(), floats, "all-reduce bench: plain")->wait();
+      gradients.all_reduce_async(whole.device_f32(), floats, "all-reduce bench: plain")->wait();
       const double p_ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
       world.barrier("all-reduce bench");
       t = Clock::now();

@@ -8,6 +8,7 @@
 #include "launch/cli_validators.h"
 #include "distributed/job.h"
 #include "launch/commands.h"
+#include "launch/device_option.h"
 #include "launch/distributed_options.h"
 #include "launch/option_checks.h"
 #include "launch/path_checks.h"
@@ -18,6 +19,19 @@ namespace residual {
 void add_threads_option(CLI::App& command, int& threads) {
   command.add_option("--threads", threads, "CPU threads (default: all cores)")
       ->check(kThreadCount);
+}
+
+void add_device_option(CLI::App& command, std::string& device) {
+  command
+      .add_option("--device", device,
+                  "where the model runs: cpu | cuda | cuda:N (cuda under mpirun: one GPU per "
+                  "rank, from the rank's place on its node)")
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            return is_device_spelling(value) ? "" : "'" + value + "' is not cpu, cuda or cuda:N";
+          },
+          "cpu|cuda|cuda:N"))
+      ->capture_default_str();
 }
 
 void apply_threads(int threads) {
@@ -54,15 +68,19 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',')->check(CLI::Range(0.001, 4096.0));
   command->add_option("--bucket-cap-mb", o->config.bucket_cap_mb, "gradient bucket size in MB")
       ->check(CLI::Range(0.001, 4096.0))->capture_default_str();
+  add_device_option(*command, o->config.device);
   add_threads_option(*command, o->threads);
   command->callback([o] {
+    resolve_device(o->config.device);  // a device this process cannot use: one line, no work
     check_model_argument(o->config.model);
     if (!o->input.empty()) o->config.input_hwc = parse_input_shape(o->input);
     apply_threads(o->threads);
     Communicator& world = world_communicator();
     if (!o->all_reduce_mb.empty()) {
-      run_all_reduce_benchmark(world, o->all_reduce_mb, o->config.bucket_cap_mb, o->config.steps,
-                               rank0_out());
+      const Device device = resolve_device(o->config.device);
+      Communicator& gradients = device.is_cpu() ? world : gradient_communicator(device);
+      run_all_reduce_benchmark(world, gradients, device, o->all_reduce_mb, o->config.bucket_cap_mb,
+                               o->config.steps, rank0_out());
       return;
     }
     const BenchResult r = run_benchmark(o->config, rank0_out(), world);

@@ -4,13 +4,16 @@
 #include <chrono>
 #include <random>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "core/model.h"
 #include "core/model_spec.h"
 #include "core/model_summary.h"
 #include "core/optimizer.h"
 #include "distributed/communicator.h"
+#include "distributed/job.h"
 #include "distributed/sync_batch_norm.h"
+#include "launch/device_option.h"
 #include "launch/train_step.h"
 #include "ops/ops.h"
 
@@ -36,8 +39,10 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
   SpecOverrides overrides;
   overrides.classes = config.classes;
   overrides.input_hwc = config.input_hwc;
+  const Device device = resolve_device(config.device);
   Model model(resolve_model_spec(config.model, overrides), LayerRegistry::with_builtins());
   model.initialize(config.seed);
+  model.to(device);  // before the optimizer and the reducer, which hold its tensors
   const Shape in = model.input_shape();
   const int64_t classes = model.classifier_outputs();
   const bool binary = classes == 1;
@@ -47,12 +52,14 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
   const int64_t share = config.batch_size * (r + 1) / k - config.batch_size * r / k;
   std::mt19937_64 rng(config.seed + static_cast<uint64_t>(r));
   std::normal_distribution<float> normal;
-  Tensor x = Tensor::empty(in.with_batch(share));
-  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = normal(rng);
-  Tensor labels = Tensor::empty(Shape{share}, Device::cpu(), DType::kInt32);
+  Tensor host_x = Tensor::empty(in.with_batch(share));
+  for (int64_t i = 0; i < host_x.numel(); ++i) host_x.f32()[i] = normal(rng);
+  Tensor host_labels = Tensor::empty(Shape{share}, Device::cpu(), DType::kInt32);
   for (int64_t i = 0; i < share; ++i) {
-    labels.data<int32_t>()[i] = static_cast<int32_t>(binary ? rng() % 2 : rng() % classes);
+    host_labels.data<int32_t>()[i] = static_cast<int32_t>(binary ? rng() % 2 : rng() % classes);
   }
+  const Tensor x = device.is_cpu() ? host_x : host_x.to(device);
+  const Tensor labels = device.is_cpu() ? host_labels : host_labels.to(device);
   OptimizerConfig sgd;
   sgd.momentum = 0.9f;
   sgd.weight_decay = 1e-4f;
@@ -65,10 +72,12 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
   }
   TrainStepConfig sc;
   sc.reducer.bucket_cap_bytes = static_cast<int64_t>(config.bucket_cap_mb * (1 << 20));
-  TrainStep train_step(model, optimizer, world, sync_bn.get(), sc);
+  // As the trainer: NCCL (over the job's world communicator) sums gradients on GPUs.
+  Communicator& gradients = device.is_cpu() ? world : gradient_communicator(device);
+  TrainStep train_step(model, optimizer, gradients, sync_bn.get(), sc);
 
   log << "bench model=" << model.name() << " input=" << in.str() << " batch=" << config.batch_size
-      << " ranks=" << k << " threads=" << ops::num_threads()
+      << " ranks=" << k << " device=" << device.str() << " threads=" << ops::num_threads()
       << " params=" << with_commas(count_parameters(model).trainable)
       << " buckets=" << train_step.reducer().bucket_count() << (config.sync_bn ? " sync_bn" : "") << "\n";
   std::vector<double> fwd, loss_t, bwd, upd, step, reduce, exposed;
@@ -79,6 +88,8 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
     world.barrier("bench step start");  // every rank's step time covers the same step
     const auto t0 = Clock::now();
     const StepResult o = train_step.run(x, labels, config.batch_size, config.batch_size * r / k, 0.1f, ctx);
+    // The optimizer's kernels may still be queued: the step ends when the GPU is done.
+    if (device.is_cuda()) cuda_backend::synchronize(device.index);
     const double total = ms_since(t0);
     if (s + 1 == config.warmup) model.set_profiling(config.profile);
     if (s < config.warmup) continue;

@@ -17,9 +17,12 @@ struct BenchConfig {
   int64_t classes = 0;             // 0: the model's own
   uint64_t seed = 0;
   bool profile = false;  // print time per layer type and phase
+  std::string device = "cpu";  // cpu | cuda | cuda:N (launch/device_option.h)
 };
 
-// Medians over the timed steps, in milliseconds.
+// Medians over the timed steps, in milliseconds. On a GPU the phases are host times
+// (kernels run asynchronously: the forward's show up in the loss, which waits for them);
+// the step time is exact (it waits for the GPU to finish).
 struct BenchResult {
   double forward_ms = 0, loss_ms = 0, backward_ms = 0, update_ms = 0, step_ms = 0;
   double images_per_s = 0;  // of the whole job (global batch / step time)
@@ -31,7 +34,10 @@ struct BenchResult {
 
 // Synthetic-data training steps through the same TrainStep as `train` (forward, loss,
 // backward with the bucketed all-reduce, SGD with momentum 0.9 and weight decay 1e-4, as
-// the PyTorch peer does) after `warmup` untimed steps, on every rank of `world`.
+// the PyTorch peer does) after `warmup` untimed steps, on every rank of `world`. On a GPU
+// the synthetic batch (images and labels) is made on the host and copied to the device
+// once, before the first step, as the peer makes its batch there: the steps time the
+// training, not the host-to-device copy of a batch.
 class Communicator;
 BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communicator& world);
 

@@ -20,6 +20,10 @@ void add_plot_command(CLI::App& app);
 // --threads N (default: all cores), shared by the subcommands that compute.
 void add_threads_option(CLI::App& command, int& threads);
 void apply_threads(int threads);
+// --device cpu | cuda | cuda:N (default cpu), shared by train, eval, predict and bench;
+// the spelling is checked here, whether the device can be used by resolve_device
+// (launch/device_option.h) when the command runs.
+void add_device_option(CLI::App& command, std::string& device);
 // --data and the HDF5 dataset options.
 void add_data_options(CLI::App& command, std::string& data, DataOptions& options);
 

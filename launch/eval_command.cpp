@@ -4,6 +4,7 @@
 
 #include "launch/cli_validators.h"
 #include "launch/commands.h"
+#include "launch/device_option.h"
 #include "launch/evaluation.h"
 #include "launch/inference.h"
 #include "launch/path_checks.h"
@@ -19,6 +20,7 @@ void add_inference_options(CLI::App& command, InferenceConfig& c, int& threads) 
       ->check(CLI::IsMember({"test", "train"}))->capture_default_str();
   command.add_option("--batch-size", c.batch_size, "images per batch")
       ->check(kBatchSize)->capture_default_str();
+  add_device_option(command, c.device);
   add_threads_option(command, threads);
 }
 
@@ -33,6 +35,7 @@ void add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "evaluate a checkpoint: loss, top-1, top-5");
   add_inference_options(*cmd, o->c, o->threads);
   cmd->callback([o] {
+    resolve_device(o->c.device);  // a device this process cannot use: one line, no work
     check_checkpoint_argument(o->c.checkpoint);
     apply_threads(o->threads);
     InferenceSetup s = load_for_inference(o->c);
@@ -55,6 +58,7 @@ void add_predict_command(CLI::App& app) {
   add_inference_options(*cmd, o->c, o->threads);
   cmd->add_option("-o,--output", o->output, "output file: .csv or .h5")->required();
   cmd->callback([o] {
+    resolve_device(o->c.device);  // before the output is checked (or anything written)
     check_checkpoint_argument(o->c.checkpoint);
     check_output_file(o->output, "-o");  // never a checkpoint, the one read included
     apply_threads(o->threads);

@@ -24,9 +24,14 @@ LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label
   RESIDUAL_CHECK(logits.rank() == 2 && logits.dim(0) == labels.numel() && logits.dim(1) >= 1,
                  "logits of shape ", logits.shape().str(), " for ", labels.numel(),
                  " labels: a classifier gives N x classes");
+  RESIDUAL_CHECK(labels.dtype() == DType::kInt32, "labels must be int32, got ",
+                 dtype_name(labels.dtype()));
+  RESIDUAL_CHECK(labels.device().is_cpu() || labels.device() == logits.device(), "labels on ",
+                 labels.device().str(), " for logits on ", logits.device().str());
   const int64_t n = logits.dim(0), k = logits.dim(1);
-  const int32_t* y = labels.data<int32_t>();
-  const float* z = logits.f32();
+  const Device device = logits.device();
+  const int32_t* y = on_host(labels, buffers.host_labels).data<int32_t>();
+  const float* z = on_host(logits, buffers.host_logits).f32();
   dlogits.resize_like(logits);
   LossOutcome out;
   if (k == 1) {
@@ -37,10 +42,12 @@ LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label
       targets.f32()[i] = static_cast<float>(y[i]);
       out.correct += (z[i] > 0.f) == (y[i] == 1);
     }
-    out.loss = ops::sigmoid_binary_cross_entropy(logits, targets, dlogits, ops::kGradOfMean);
+    out.loss = ops::sigmoid_binary_cross_entropy(
+        logits, on_device(targets, device, buffers.device_targets), dlogits, ops::kGradOfMean);
     return out;
   }
-  out.loss = ops::softmax_cross_entropy(logits, labels, label_smoothing, dlogits, ops::kGradOfMean);
+  out.loss = ops::softmax_cross_entropy(logits, on_device(labels, device, buffers.device_labels),
+                                        label_smoothing, dlogits, ops::kGradOfMean);
   for (int64_t i = 0; i < n; ++i) {
     const float* zi = z + i * k;
     const float target = zi[y[i]];
@@ -58,11 +65,13 @@ EvalResult evaluate(Model& model, DataLoader& loader) {
   ctx.training = false;
   loader.start_epoch(0);
   LossBuffers buffers;
+  Tensor device_images;
   EvalResult r;
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0;
   while (const Batch* batch = loader.next()) {
-    const Tensor& logits = model.forward(batch->images, ctx);
+    const Tensor& logits =
+        model.forward(on_device(batch->images, model.device(), device_images), ctx);
     const LossOutcome o = compute_loss(logits, batch->labels, 0.f, buffers);
     const int64_t n = batch->labels.numel();
     loss_sum += o.loss * n;

@@ -15,9 +15,14 @@ struct LossOutcome {
 };
 // Buffers the loss writes, kept by the caller from step to step.
 struct LossBuffers {
-  Tensor dlogits;  // d(loss)/d(logits)
-  Tensor targets;  // binary models: the labels as float targets
+  Tensor dlogits;  // d(loss)/d(logits), on the logits' device
+  Tensor targets;  // binary models: the labels as float targets (host)
+  // Copies for logits on a GPU: the loss runs there, the top-1/top-5 counts on the host.
+  Tensor host_logits, host_labels, device_labels, device_targets;
 };
+// `logits` on any device, `labels` (int32) on the host or on the logits' device: the loss
+// op runs on the logits' device (labels are copied there when they are not), and the hit
+// counts are made on the host from host copies. On the CPU nothing is copied.
 LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label_smoothing,
                          LossBuffers& buffers);
 // Checks that a data set's labels fit the model's output; names both on failure.
@@ -27,7 +32,8 @@ struct EvalResult {
   double loss = 0, top1 = 0, top5 = 0;
   int64_t samples = 0;
 };
-// Inference-mode pass over one epoch of `loader` (no augmentation, BN running stats).
+// Inference-mode pass over one epoch of `loader` (no augmentation, BN running stats),
+// each batch copied to the model's device.
 EvalResult evaluate(Model& model, DataLoader& loader);
 
 }  // namespace residual

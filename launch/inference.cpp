@@ -9,6 +9,7 @@
 #include "io/checkpoint.h"
 #include "io/checkpoint_store.h"
 #include "io/prediction_writer.h"
+#include "launch/device_option.h"
 #include "launch/evaluation.h"
 #include "launch/model_state.h"
 #include "launch/train_config.h"
@@ -19,6 +20,7 @@ namespace residual {
 InferenceSetup load_for_inference(const InferenceConfig& config) {
   RESIDUAL_CHECK(config.split == "test" || config.split == "train", "--split must be test or train");
   RESIDUAL_CHECK(config.batch_size > 0, "--batch-size must be positive");
+  const Device device = resolve_device(config.device);
   InferenceSetup s;
   s.checkpoint_path = CheckpointStore::resolve(config.checkpoint);
   const Checkpoint checkpoint = read_checkpoint(s.checkpoint_path);
@@ -27,6 +29,7 @@ InferenceSetup load_for_inference(const InferenceConfig& config) {
   const int64_t classes = s.model->classifier_outputs();
   std::ostringstream ignored;
   load_weights(*s.model, checkpoint, true, ignored, s.checkpoint_path);
+  s.model->to(device);
   const std::string spec = !config.data.empty()       ? config.data
                            : !trained.val_data.empty() && config.split == "test" ? trained.val_data
                                                                                  : trained.data;
@@ -52,10 +55,13 @@ int64_t write_predictions(InferenceSetup& s, const std::string& output) {
   const int64_t outputs = classes == 1 ? 2 : classes;  // a binary model: p(0), p(1)
   PredictionWriter writer(output, s.data->size(), outputs);
   PassContext ctx;
-  Tensor probabilities;
+  Tensor probabilities, device_images, host_logits;
   s.loader->start_epoch(0);
   while (const Batch* batch = s.loader->next()) {
-    const Tensor& logits = s.model->forward(batch->images, ctx);
+    const Tensor& x = on_device(batch->images, s.model->device(), device_images);
+    // The probabilities are computed and written on the host, from a host copy of the
+    // logits: the same kernels whichever device ran the model.
+    const Tensor& logits = on_host(s.model->forward(x, ctx), host_logits);
     const int64_t n = batch->labels.numel();
     RESIDUAL_CHECK(logits.shape() == Shape({n, classes}), "model '", s.model->name(),
                    "' gave logits of ", logits.shape().str(), " for a batch of ", n,

@@ -16,6 +16,7 @@ struct InferenceConfig {
   std::string data;        // empty: the data the checkpoint was trained on
   std::string split = "test";  // test | train
   int64_t batch_size = 256;
+  std::string device = "cpu";  // cpu | cuda | cuda:N (launch/device_option.h)
 };
 
 struct InferenceSetup {
@@ -25,6 +26,7 @@ struct InferenceSetup {
   std::string checkpoint_path;
 };
 
+// The model is read on the host and then moved to config.device.
 InferenceSetup load_for_inference(const InferenceConfig& config);
 
 // Writes class probabilities (softmax; sigmoid for one output) and the arg-max for each

@@ -6,9 +6,11 @@ namespace residual {
 
 void store_weights(Model& model, Checkpoint& checkpoint) {
   for (Parameter* p : model.parameters()) {
-    (p->trainable ? checkpoint.parameters : checkpoint.buffers)[p->name] = p->value;
+    (p->trainable ? checkpoint.parameters : checkpoint.buffers)[p->name] = host_copy(p->value);
   }
 }
+
+Tensor host_copy(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
 
 void load_weights(Model& model, const Checkpoint& checkpoint, bool strict, std::ostream& report,
                   const std::string& origin) {

@@ -7,8 +7,12 @@
 
 namespace residual {
 
-// The model's parameters and buffers into `checkpoint` (shared storage, no copy).
+// The model's parameters and buffers into `checkpoint`: host tensors as they are (shared
+// storage, no copy), tensors on a GPU as host copies, so a checkpoint never holds device
+// memory and its file does not depend on the device that trained it.
 void store_weights(Model& model, Checkpoint& checkpoint);
+// `t` itself on the host, else a copy of it there.
+Tensor host_copy(const Tensor& t);
 
 // Copies matching tensors from `checkpoint` into `model`. Strict: any missing,
 // unexpected or wrong-shaped tensor is an Error listing every one by name (with both

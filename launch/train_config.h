@@ -55,6 +55,10 @@ struct TrainConfig {
   std::string resume;           // DIR or FILE: continue that run exactly (read by the command)
   std::string init_from;        // FILE: weights only
   bool non_strict = false;      // init_from: load what matches, report the rest
+  // Where it runs: cpu | cuda | cuda:N (launch/device_option.h). Not saved in checkpoints:
+  // it changes where a run computes, not what, so a run trained on a GPU resumes on the
+  // CPU and the reverse (to_json leaves it out).
+  std::string device = "cpu";
   // Output
   std::string metrics_file;  // .csv or .jsonl
   bool metrics_timing = false;  // add images_per_s and seconds (not reproducible)

@@ -1,8 +1,8 @@
 #include "launch/train_step.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 #include "distributed/job.h"
@@ -17,16 +17,14 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// Rows [begin, end) of x (batch first) into out.
+// Rows [begin, end) of x (batch first) into out, on x's device.
 void copy_rows(const Tensor& x, int64_t begin, int64_t end, Tensor& out) {
   std::vector<int64_t> dims = x.shape().dims();
   const int64_t row = x.numel() / std::max<int64_t>(dims[0], 1);
   dims[0] = end - begin;
-  out.resize(Shape(dims), x);
-  if (end > begin) {
-    std::memcpy(out.raw(), static_cast<const char*>(x.raw()) + begin * row * dtype_size(x.dtype()),
-                static_cast<size_t>((end - begin) * row) * dtype_size(x.dtype()));
-  }
+  const Shape shape(dims);
+  out.resize(shape, x);
+  out.copy_from(x.view_at(begin * row, shape));
 }
 
 // Gradients live inside the buckets unless micro-batches must be added up.
@@ -38,14 +36,14 @@ ReducerConfig with_views(const TrainStepConfig& config) {
 
 }  // namespace
 
-TrainStep::TrainStep(Model& model, Optimizer& optimizer, Communicator& world, ReplicaSum* sync_bn,
-                     TrainStepConfig config)
+TrainStep::TrainStep(Model& model, Optimizer& optimizer, Communicator& gradients,
+                     ReplicaSum* sync_bn, TrainStepConfig config)
     : model_(model),
       optimizer_(optimizer),
       sync_bn_(sync_bn),
       config_(config),
       params_(model.trainable_parameters()),
-      reducer_(params_, world, with_views(config)) {
+      reducer_(params_, gradients, with_views(config)) {
   RESIDUAL_CHECK(config_.accumulate >= 1, "--accumulate must be at least 1");
   model_.on_gradient_ready([this](Parameter& p) { reducer_.on_gradient_ready(p); });
 }
@@ -56,15 +54,18 @@ StepResult TrainStep::run(const Tensor& images, const Tensor& labels, int64_t gl
   ctx.training = true;
   ctx.sync_batch_norm = sync_bn_;
   StepResult r;
+  // Host batches go to the model's device once per step; the labels go with the loss
+  // (compute_loss copies them where the logits are).
+  const Tensor& all_images = on_device(images, model_.device(), device_images_);
   const int64_t n = images.dim(0), m = config_.accumulate;
   for (int64_t i = 0; i < m; ++i) {
     // Every rank runs all m micro-batches, empty ones too: synchronized batch norm
     // issues its collectives in every forward and backward.
     const int64_t begin = n * i / m, end = n * (i + 1) / m, rows = end - begin;
-    const Tensor* x = &images;
+    const Tensor* x = &all_images;
     const Tensor* y = &labels;
     if (m > 1) {
-      copy_rows(images, begin, end, micro_images_);
+      copy_rows(all_images, begin, end, micro_images_);
       copy_rows(labels, begin, end, micro_labels_);
       x = &micro_images_;
       y = &micro_labels_;

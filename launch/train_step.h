@@ -37,11 +37,14 @@ struct StepResult {
 
 class TrainStep {
  public:
-  // `sync_bn`: the batch-norm statistics reduction, or null for per-rank statistics.
-  TrainStep(Model& model, Optimizer& optimizer, Communicator& world, ReplicaSum* sync_bn,
+  // `gradients`: sums the gradients over the ranks, on their device (the world
+  // communicator on the CPU, gradient_communicator(device) on a GPU). `sync_bn`: the
+  // batch-norm statistics reduction, or null for per-rank statistics.
+  TrainStep(Model& model, Optimizer& optimizer, Communicator& gradients, ReplicaSum* sync_bn,
             TrainStepConfig config);
   // images/labels: this rank's share (possibly empty) of a global batch of
-  // `global_size` samples. Every rank must call it for every step.
+  // `global_size` samples, on the host or on the model's device (images on the host are
+  // copied to the device once per step). Every rank must call it for every step.
   // `first_sample`: where this share starts in the global batch.
   StepResult run(const Tensor& images, const Tensor& labels, int64_t global_size,
                  int64_t first_sample, float lr, PassContext ctx);
@@ -59,7 +62,7 @@ class TrainStep {
   std::vector<Parameter*> params_;
   Reducer reducer_;
   LossBuffers loss_;
-  Tensor micro_images_, micro_labels_;
+  Tensor device_images_, micro_images_, micro_labels_;
 };
 
 }  // namespace residual

@@ -14,6 +14,7 @@
 #include "distributed/job.h"
 #include "distributed/sync_batch_norm.h"
 #include "io/metrics_writer.h"
+#include "launch/device_option.h"
 #include "launch/evaluation.h"
 #include "launch/model_state.h"
 #include "launch/progress.h"
@@ -57,9 +58,10 @@ AugmentConfig augment_for(const TrainConfig& c, const Dataset& data) {
 
 Trainer::Trainer(const TrainConfig& config, std::ostream& out,
                  std::unique_ptr<Checkpoint> resumed, Communicator& world)
-    : config_(config), out_(out), world_(world) {
+    : config_(config), out_(out), world_(world), device_(resolve_device(config.device)) {
   // A resumed run continues the saved one: the caller (the train command) has read the
   // checkpoint and merged its configuration; its model and state are restored here.
+  // Everything is built and restored on the host, then moved to the device at once.
   RESIDUAL_CHECK(config_.epochs > 0, "--epochs must be positive");
   RESIDUAL_CHECK(config_.label_smoothing >= 0 && config_.label_smoothing < 1,
                  "--label-smoothing must be in [0, 1)");
@@ -130,6 +132,9 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out,
   check_ranks_agree_at_start();
   // One replica: whatever each rank initialised or read, rank 0's weights win.
   broadcast_parameters(world_, model_->parameters());
+  // Before the TrainStep: its reducer lays the gradients out on their device.
+  model_->to(device_);
+  optimizer_->to(device_);
   world_.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(config_.comm_timeout_s * 1000)));
   if (config_.sync_bn) {
     bn_group_ = make_batch_norm_group(world_, config_.sync_bn_group_size);
@@ -140,7 +145,11 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out,
   sc.clip_grad_norm = config_.clip_grad_norm;
   sc.accumulate = config_.accumulate;
   sc.reducer.bucket_cap_bytes = static_cast<int64_t>(config_.bucket_cap_mb * (1 << 20));
-  step_ = std::make_unique<TrainStep>(*model_, *optimizer_, world_, sync_bn_.get(), sc);
+  // Gradients are summed where they are: over `world` on the CPU, through NCCL on GPUs
+  // (gradient_communicator is a collective made once, over the job's world communicator,
+  // which under the CLI is `world`).
+  Communicator& gradients = device_.is_cpu() ? world_ : gradient_communicator(device_);
+  step_ = std::make_unique<TrainStep>(*model_, *optimizer_, gradients, sync_bn_.get(), sc);
   for (const std::string& layer : model_->layers_not_reaching_output()) {
     out_ << "warning: layer '" << layer << "' does not reach the model's output: its "
          << "parameters always get zero gradients\n";
@@ -161,7 +170,10 @@ Trainer::Trainer(const TrainConfig& config, std::ostream& out,
        << " outputs\n"
        << "train " << train_data_->description() << ", global batch " << config_.batch_size
        << " over " << world_.size() << (world_.size() == 1 ? " rank" : " ranks")
-       << (config_.sync_bn ? ", synchronized batch norm" : "") << "\n"
+       << (config_.sync_bn ? ", synchronized batch norm" : "")
+       << (device_.is_cpu() ? std::string()
+                            : ", on " + (world_.size() == 1 ? device_.str() : "one GPU per rank"))
+       << "\n"
        << "eval  " << val_data_->description() << "\n";
 }
 
@@ -319,6 +331,9 @@ void Trainer::average_running_statistics() {
 void Trainer::check_ranks_agree_at_start() {
   nlohmann::json facts = to_json(config_);
   facts.erase("workers");  // how each rank reads its data may differ
+  // Each rank's GPU index is its own, but not the kind of device: the gradients of CPU
+  // ranks go through MPI and those of GPU ranks through NCCL, which would never meet.
+  facts["device_type"] = device_.is_cpu() ? "cpu" : "cuda";
   facts["model_hash"] = std::to_string(fnv1a(model_->to_json().dump()));
   facts["train_samples"] = train_data_->size();
   facts["held_out_samples"] = val_data_->size();

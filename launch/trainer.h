@@ -67,6 +67,7 @@ class Trainer {
   TrainConfig config_;
   std::ostream& out_;
   Communicator& world_;
+  Device device_;  // config_.device resolved for this rank
   std::unique_ptr<Communicator> bn_group_;
   std::unique_ptr<ReplicaSum> sync_bn_;
   std::unique_ptr<TrainStep> step_;

@@ -14,7 +14,7 @@ Checkpoint Trainer::snapshot(int64_t batch_in_epoch) {
   store_weights(*model_, c);
   c.optimizer = config_.optimizer.kind;
   c.optimizer_steps = optimizer_->steps_taken();
-  for (auto& [name, t] : optimizer_->state()) c.optimizer_state[name] = *t;
+  for (auto& [name, t] : optimizer_->state()) c.optimizer_state[name] = host_copy(*t);
   c.epoch = static_cast<int64_t>(history_.size());
   c.global_step = global_step_;
   c.batch_in_epoch = batch_in_epoch;

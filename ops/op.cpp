@@ -5,6 +5,7 @@
 #include "core/device_memory.h"
 #include "core/error.h"
 #include "ops/kernel_registration.h"
+#include "ops/op_list.h"
 #include "ops/ops.h"
 
 namespace residual::ops {
@@ -53,45 +54,9 @@ OpBase::AnyKernel OpBase::kernel_for(Device device) const {
 }
 
 const std::vector<const OpBase*>& all_ops() {
-  static const std::vector<const OpBase*> ops = {
-      &conv2d_forward,
-      &conv2d_backward_data,
-      &conv2d_backward_weights,
-      &pool2d_forward,
-      &pool2d_backward,
-      &dense_forward,
-      &dense_backward_data,
-      &dense_backward_weights,
-      &batch_norm_forward_training,
-      &batch_norm_forward_inference,
-      &batch_norm_backward,
-      &batch_norm_update_running,
-      &batch_norm_partial_sums,
-      &batch_norm_moments,
-      &batch_norm_backward_partial_sums,
-      &batch_norm_backward_apply,
-      &activation_forward,
-      &activation_backward,
-      &add_forward,
-      &channel_scale_forward,
-      &channel_scale_backward,
-      &global_avg_pool_forward,
-      &global_avg_pool_backward,
-      &zero_pad2d_forward,
-      &zero_pad2d_backward,
-      &shortcut_pad_forward,
-      &shortcut_pad_backward,
-      &concat_forward,
-      &concat_backward,
-      &dropout_forward,
-      &dropout_backward,
-      &softmax_cross_entropy,
-      &sigmoid_binary_cross_entropy,
-      &sgd_step,
-      &adam_step,
-      &squared_norm,
-      &scale_inplace,
-  };
+#define RESIDUAL_OP_ADDRESS(Signature, name) &name,
+  static const std::vector<const OpBase*> ops = {RESIDUAL_FOR_EACH_OP(RESIDUAL_OP_ADDRESS)};
+#undef RESIDUAL_OP_ADDRESS
   return ops;
 }
 

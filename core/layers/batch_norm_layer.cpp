@@ -148,9 +148,22 @@ class BatchNormLayer : public Layer {
     sums_.resize(static_cast<size_t>(2 * c));
     ops::batch_norm_backward_partial_sums(x, y, dy, batch_mean_, batch_var_, epsilon_, relu_,
                                           sums_.data());
+    // This replica's own sums are its parameter gradients (the reducer adds the others'):
+    // written on the host, then copied where the gradients live.
+    const bool on_host = beta_->grad.device().is_cpu();
+    if (!on_host) {
+      host_dbeta_.resize(beta_->grad.shape(), Device::cpu());
+      host_dgamma_.resize(gamma_->grad.shape(), Device::cpu());
+    }
+    float* dbeta = on_host ? beta_->grad.f32() : host_dbeta_.f32();
+    float* dgamma = on_host ? gamma_->grad.f32() : host_dgamma_.f32();
     for (int64_t i = 0; i < c; ++i) {
-      beta_->grad.f32()[i] = static_cast<float>(sums_[i]);
-      gamma_->grad.f32()[i] = static_cast<float>(sums_[c + i]);
+      dbeta[i] = static_cast<float>(sums_[i]);
+      dgamma[i] = static_cast<float>(sums_[c + i]);
+    }
+    if (!on_host) {
+      beta_->grad.copy_from(host_dbeta_);
+      gamma_->grad.copy_from(host_dgamma_);
     }
     replicas.sum(sums_.data(), static_cast<int64_t>(sums_.size()));  // even without a dx
     if (!dx) return;
@@ -164,6 +177,7 @@ class BatchNormLayer : public Layer {
   bool relu_ = false;
   Parameter *gamma_ = nullptr, *beta_ = nullptr, *mean_ = nullptr, *var_ = nullptr;
   Tensor batch_mean_, batch_var_, scratch_;
+  Tensor host_dbeta_, host_dgamma_;  // synchronized backward with gradients on a GPU
   Mode mode_ = Mode::kNone;
   std::vector<double> sums_;  // packed for one ReplicaSum::sum call
   int64_t global_count_ = 0;  // rows of every replica in the last synchronised forward

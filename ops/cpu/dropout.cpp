@@ -1,22 +1,18 @@
 // Inverted dropout with a counter-based mask: keep(i) = hash(seed, i) >= rate, so the
 // mask needs no storage, is identical for any thread count and is reproduced on resume.
-#include "core/hash.h"
 #include "ops/cpu/cpu_ops.h"
 #include "ops/cpu/parallel.h"
+#include "ops/dropout_mask.h"
 
 namespace residual::ops::cpu {
 namespace {
 
-// Uniform in [0, 1) with 24 random bits.
-inline float uniform(uint64_t seed, int64_t i) {
-  return static_cast<float>(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(i))) >> 40) *
-         (1.f / 16777216.f);
-}
-
 void apply_mask(float rate, uint64_t seed, int64_t first, const float* in, float* out, int64_t n) {
-  const float scale = rate < 1.f ? 1.f / (1.f - rate) : 0.f;
+  const float scale = dropout_scale(rate);
 #pragma omp parallel for schedule(static) if (n >= kMinParallelElements)
-  for (int64_t i = 0; i < n; ++i) out[i] = uniform(seed, first + i) >= rate ? in[i] * scale : 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = dropout_keep(rate, seed, first + i) ? in[i] * scale : 0.f;
+  }
 }
 
 }  // namespace

@@ -2,7 +2,12 @@
 // Helpers shared by the CUDA backend's .cu files (never included by host code).
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "core/error.h"
+#include "core/tensor.h"
+#include "ops/cuda/cuda_context.h"
 
 namespace residual::cuda {
 
@@ -30,5 +35,21 @@ class DeviceGuard {
   int previous_ = 0;
   bool changed_ = false;
 };
+
+// The compute stream of the GPU that holds `t`: every kernel of an op is queued there,
+// in order with the copies and memsets of device_memory.cu.
+inline cudaStream_t stream_of(const Tensor& t) { return compute_stream(t.device().index); }
+
+// Threads per block for the element-wise kernels, and a grid that covers `n` elements
+// with grid-stride loops (capped: a huge tensor loops instead of launching more blocks).
+constexpr int kThreadsPerBlock = 256;
+inline unsigned grid_for(int64_t n, int threads = kThreadsPerBlock) {
+  const int64_t blocks = (n + threads - 1) / threads;
+  return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, int64_t{1} << 16));
+}
+
+// After a kernel launch: a bad configuration or a fault of an earlier kernel is an Error
+// naming the kernel (launches themselves return nothing).
+inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
 }  // namespace residual::cuda

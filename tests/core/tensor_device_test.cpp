@@ -90,6 +90,29 @@ TEST(TensorDevice, MovingToTheCurrentDeviceCopiesNothing) {
   EXPECT_FALSE(undefined.defined());
 }
 
+// on_device/on_host: the tensor itself where it already is (the CPU path copies nothing),
+// a copy in the caller's buffer elsewhere, the buffer's storage reused from call to call.
+TEST(TensorDevice, OnDeviceCopiesNothingOnTheSameDevice) {
+  Tensor t = Tensor::zeros(Shape{3}), buffer;
+  EXPECT_EQ(&on_host(t, buffer), &t);
+  EXPECT_EQ(&on_device(t, Device::cpu(), buffer), &t);
+  EXPECT_FALSE(buffer.defined());
+}
+
+TEST(TensorDevice, OnDeviceCopiesToAGpuIntoTheReusedBuffer) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  Tensor t = Tensor::zeros(Shape{3}), buffer;
+  t.f32()[1] = 2.5f;
+  const Tensor& there = on_device(t, Device::cuda(0), buffer);
+  EXPECT_EQ(&there, &buffer);
+  EXPECT_EQ(there.device(), Device::cuda(0));
+  const void* storage = buffer.device_raw();
+  on_device(t, Device::cuda(0), buffer);
+  EXPECT_EQ(buffer.device_raw(), storage);
+  Tensor back;
+  EXPECT_EQ(on_host(buffer, back).f32()[1], 2.5f);
+}
+
 TEST(TensorDevice, CudaMoveKeepsValuesOrSkips) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
   Tensor t = Tensor::zeros(Shape{3});
