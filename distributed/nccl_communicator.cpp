@@ -105,8 +105,7 @@ class NcclCommunicator : public Communicator {
   bool takes_device_memory() const override { return true; }
 
   std::unique_ptr<Work> all_reduce_async(float* data, int64_t n, const char* what) override {
-    if (!on_gpu(data, what)) {
-      log_.add(CollectiveKind::kAllReduce, n * 4, what);
+    if (to_bootstrap(data, CollectiveKind::kAllReduce, n * 4, what)) {
       return bootstrap_.all_reduce_async(data, n, what);
     }
     const CollectiveRecord record = note(CollectiveKind::kAllReduce, n * 4, what);
@@ -117,43 +116,34 @@ class NcclCommunicator : public Communicator {
   }
 
   void all_reduce(double* data, int64_t n, const char* what) override {
-    if (!on_gpu(data, what)) {
-      log_.add(CollectiveKind::kAllReduce, n * 8, what);
+    if (to_bootstrap(data, CollectiveKind::kAllReduce, n * 8, what)) {
       bootstrap_.all_reduce(data, n, what);
       return;
     }
-    const CollectiveRecord record = note(CollectiveKind::kAllReduce, n * 8, what);
-    CudaEvent done = launch(record, {data}, [&](CudaStream stream) {
+    run(CollectiveKind::kAllReduce, n * 8, what, {data}, [&](CudaStream stream) {
       return ncclAllReduce(data, data, count(n), ncclFloat64, ncclSum, comm_, stream);
     });
-    complete(record, done);
   }
 
   void all_reduce_max(int64_t* data, int64_t n, const char* what) override {
-    if (!on_gpu(data, what)) {
-      log_.add(CollectiveKind::kAllReduce, n * 8, what);
+    if (to_bootstrap(data, CollectiveKind::kAllReduce, n * 8, what)) {
       bootstrap_.all_reduce_max(data, n, what);
       return;
     }
-    const CollectiveRecord record = note(CollectiveKind::kAllReduce, n * 8, what);
-    CudaEvent done = launch(record, {data}, [&](CudaStream stream) {
+    run(CollectiveKind::kAllReduce, n * 8, what, {data}, [&](CudaStream stream) {
       return ncclAllReduce(data, data, count(n), ncclInt64, ncclMax, comm_, stream);
     });
-    complete(record, done);
   }
 
   void broadcast(void* data, int64_t bytes, int root, const char* what) override {
-    if (!on_gpu(data, what)) {
-      log_.add(CollectiveKind::kBroadcast, bytes, what);
+    if (to_bootstrap(data, CollectiveKind::kBroadcast, bytes, what)) {
       bootstrap_.broadcast(data, bytes, root, what);
       return;
     }
     RESIDUAL_CHECK(root >= 0 && root < size_, "broadcast '", what, "' from rank ", root, " of ", size_);
-    const CollectiveRecord record = note(CollectiveKind::kBroadcast, bytes, what);
-    CudaEvent done = launch(record, {data}, [&](CudaStream stream) {
+    run(CollectiveKind::kBroadcast, bytes, what, {data}, [&](CudaStream stream) {
       return ncclBroadcast(data, data, count(bytes), ncclUint8, root, comm_, stream);
     });
-    complete(record, done);
   }
 
   void all_gather(const void* in, int64_t bytes, void* out, const char* what) override {
@@ -166,12 +156,10 @@ class NcclCommunicator : public Communicator {
       bootstrap_.all_gather(in, bytes, out, what);
       return;
     }
-    const CollectiveRecord record = note(CollectiveKind::kAllGather, bytes, what);
     void* source = const_cast<void*>(in);
-    CudaEvent done = launch(record, {source, out}, [&](CudaStream stream) {
+    run(CollectiveKind::kAllGather, bytes, what, {source, out}, [&](CudaStream stream) {
       return ncclAllGather(source, out, count(bytes), ncclUint8, comm_, stream);
     });
-    complete(record, done);
   }
 
   void barrier(const char* what) override {
@@ -215,6 +203,14 @@ class NcclCommunicator : public Communicator {
     return true;
   }
 
+  // True when `data` is host memory: the collective is then the bootstrap's, noted in
+  // this log too (so its history lists every collective of the rank).
+  bool to_bootstrap(const void* data, CollectiveKind kind, int64_t bytes, const char* what) {
+    if (on_gpu(data, what)) return false;
+    log_.add(kind, bytes, what);
+    return true;
+  }
+
   // A collective NCCL carries: in this log, and in the bootstrap's (whose fingerprint the
   // trainer compares across the ranks once per step).
   CollectiveRecord note(CollectiveKind kind, int64_t bytes, const char* what) {
@@ -241,6 +237,15 @@ class NcclCommunicator : public Communicator {
     CudaEvent done(gpu_);
     done.record(comm_stream_);
     return done;
+  }
+
+  // A blocking collective: noted, launched (as launch), and waited for (as complete).
+  template <typename Call>
+  void run(CollectiveKind kind, int64_t bytes, const char* what,
+           std::initializer_list<void*> buffers, Call call) {
+    const CollectiveRecord record = note(kind, bytes, what);
+    CudaEvent done = launch(record, buffers, call);
+    complete(record, done);
   }
 
   // ncclSuccess or ncclInProgress; any error aborts the communicator and ends the job.

@@ -16,31 +16,35 @@ using cuda::Lanes;
 using cuda::load_lanes;
 using cuda::store_lanes;
 
-struct ReluForward {
+// The element-wise activations, in the CPU twin's expressions: forward(x) and
+// backward(y, dy), the gradient from the forward's output.
+struct Relu {
+  __device__ static float forward(float x) { return x > 0.f ? x : 0.f; }  // NaN -> 0, as the CPU
+  __device__ static float backward(float y, float dy) { return y > 0.f ? dy : 0.f; }
+};
+
+struct Sigmoid {
+  __device__ static float forward(float x) { return 1.f / (1.f + expf(-x)); }
+  __device__ static float backward(float y, float dy) { return dy * y * (1.f - y); }
+};
+
+// y = F::forward(x) as a launch_flat op.
+template <class F>
+struct Forward {
   const float* x;
   float* y;
   template <int V>
   __device__ void apply(int64_t i) const {
     Lanes<V> t = load_lanes<V>(x + i);
 #pragma unroll
-    for (int v = 0; v < V; ++v) t.v[v] = t.v[v] > 0.f ? t.v[v] : 0.f;  // NaN -> 0, as the CPU
+    for (int v = 0; v < V; ++v) t.v[v] = F::forward(t.v[v]);
     store_lanes<V>(y + i, t);
   }
 };
 
-struct SigmoidForward {
-  const float* x;
-  float* y;
-  template <int V>
-  __device__ void apply(int64_t i) const {
-    Lanes<V> t = load_lanes<V>(x + i);
-#pragma unroll
-    for (int v = 0; v < V; ++v) t.v[v] = 1.f / (1.f + expf(-t.v[v]));
-    store_lanes<V>(y + i, t);
-  }
-};
-
-struct ReluBackward {
+// dx = F::backward(y, dy) as a launch_flat op.
+template <class F>
+struct Backward {
   const float *y, *dy;
   float* dx;
   template <int V>
@@ -48,20 +52,7 @@ struct ReluBackward {
     const Lanes<V> yv = load_lanes<V>(y + i);
     Lanes<V> g = load_lanes<V>(dy + i);
 #pragma unroll
-    for (int v = 0; v < V; ++v) g.v[v] = yv.v[v] > 0.f ? g.v[v] : 0.f;
-    store_lanes<V>(dx + i, g);
-  }
-};
-
-struct SigmoidBackward {
-  const float *y, *dy;
-  float* dx;
-  template <int V>
-  __device__ void apply(int64_t i) const {
-    const Lanes<V> yv = load_lanes<V>(y + i);
-    Lanes<V> g = load_lanes<V>(dy + i);
-#pragma unroll
-    for (int v = 0; v < V; ++v) g.v[v] = g.v[v] * yv.v[v] * (1.f - yv.v[v]);
+    for (int v = 0; v < V; ++v) g.v[v] = F::backward(yv.v[v], g.v[v]);
     store_lanes<V>(dx + i, g);
   }
 };
@@ -133,11 +124,11 @@ void activation_forward(Activation kind, const Tensor& x, Tensor& y) {
       cuda::copy_on_device(yp, xp, n, device);
       break;
     case Activation::kRelu:
-      cuda::launch_flat(ReluForward{xp, yp}, n, cuda::all_aligned16({xp, yp}), device,
+      cuda::launch_flat(Forward<Relu>{xp, yp}, n, cuda::all_aligned16({xp, yp}), device,
                         "activation_forward (relu)");
       break;
     case Activation::kSigmoid:
-      cuda::launch_flat(SigmoidForward{xp, yp}, n, cuda::all_aligned16({xp, yp}), device,
+      cuda::launch_flat(Forward<Sigmoid>{xp, yp}, n, cuda::all_aligned16({xp, yp}), device,
                         "activation_forward (sigmoid)");
       break;
     case Activation::kSoftmax: {
@@ -163,11 +154,11 @@ void activation_backward(Activation kind, const Tensor& y, const Tensor& dy, Ten
       cuda::copy_on_device(out, g, n, device);
       break;
     case Activation::kRelu:
-      cuda::launch_flat(ReluBackward{yp, g, out}, n, cuda::all_aligned16({yp, g, out}), device,
+      cuda::launch_flat(Backward<Relu>{yp, g, out}, n, cuda::all_aligned16({yp, g, out}), device,
                         "activation_backward (relu)");
       break;
     case Activation::kSigmoid:
-      cuda::launch_flat(SigmoidBackward{yp, g, out}, n, cuda::all_aligned16({yp, g, out}), device,
+      cuda::launch_flat(Backward<Sigmoid>{yp, g, out}, n, cuda::all_aligned16({yp, g, out}), device,
                         "activation_backward (sigmoid)");
       break;
     case Activation::kSoftmax: {

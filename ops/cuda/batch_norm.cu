@@ -18,8 +18,7 @@ using cuda::DeviceBuffer;
 __global__ void update_running_kernel(const float* batch_mean, const float* batch_var,
                                       double unbias, float momentum, float* running_mean,
                                       float* running_var, int64_t n) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
+  for (int64_t i = cuda::first_index(); i < n; i += cuda::index_step()) {
     // The CPU twin's expressions and precisions (momentum * running is a float product).
     running_mean[i] =
         static_cast<float>(momentum * running_mean[i] + (1.0 - momentum) * batch_mean[i]);
@@ -121,11 +120,7 @@ void batch_norm_backward(const Tensor& x, const Tensor& y, const Tensor& dy, con
   }
   const Device device = x.device();
   DeviceBuffer coef(device, sizeof(float) * 3 * c);
-  bn::BackwardSumsParams sums;
-  sums.x = x.device_f32();
-  sums.y = relu ? y.device_f32() : nullptr;  // y may be unset without the ReLU
-  sums.dy = dy.device_f32();
-  sums.mean = batch_mean.device_f32();
+  const bn::BackwardSumsParams sums = bn::backward_sums_params(x, y, dy, batch_mean, relu);
   FusedBackwardFinish finish;
   finish.gamma = gamma.device_f32();
   finish.mean = sums.mean;

@@ -164,6 +164,16 @@ struct BackwardSumsParams {
   const float *x = nullptr, *y = nullptr, *dy = nullptr, *mean = nullptr;
 };
 
+inline BackwardSumsParams backward_sums_params(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                               const Tensor& mean, bool relu) {
+  BackwardSumsParams p;
+  p.x = x.device_f32();
+  p.y = relu ? y.device_f32() : nullptr;  // y may be unset without the ReLU
+  p.dy = dy.device_f32();
+  p.mean = mean.device_f32();
+  return p;
+}
+
 template <bool kRelu>
 struct BackwardSums : BackwardSumsParams {
   template <int V>

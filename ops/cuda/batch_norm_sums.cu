@@ -112,11 +112,7 @@ void batch_norm_backward_partial_sums(const Tensor& x, const Tensor& y, const Te
   }
   const Device device = x.device();
   DeviceBuffer out(device, sizeof(double) * 2 * c);
-  bn::BackwardSumsParams p;
-  p.x = x.device_f32();
-  p.y = relu ? y.device_f32() : nullptr;  // y may be unset without the ReLU
-  p.dy = dy.device_f32();
-  p.mean = mean.device_f32();
+  const bn::BackwardSumsParams p = bn::backward_sums_params(x, y, dy, mean, relu);
   WriteSums finish;
   finish.out = out.as<double>();
   finish.var = var.device_f32();

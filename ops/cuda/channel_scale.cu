@@ -93,6 +93,17 @@ cuda::RowsShape samples_of(const Tensor& x) {
   return shape;
 }
 
+// out = in * s[n, c] over the rows of `shape` (the forward, and dx alone).
+void scale_rows(const Tensor& in, const Tensor& s, Tensor& out, const cuda::RowsShape& shape,
+                Device device, const char* name) {
+  ScaleRows op;
+  op.in = in.device_f32();
+  op.s = s.device_f32();
+  op.out = out.device_f32();
+  op.channels = shape.channels;
+  cuda::apply_rows(op, cuda::can_vectorize(shape.channels, {op.in, op.out}), shape, device, name);
+}
+
 // ds (and dx when given) in one pass. A sample without pixels gets ds = 0 from the
 // combine (a sum of no rows).
 template <bool kDx>
@@ -119,13 +130,7 @@ void reduce_grad(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx,
 void channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
   const cuda::RowsShape shape = samples_of(x);
   if (x.numel() == 0) return;
-  ScaleRows op;
-  op.in = x.device_f32();
-  op.s = s.device_f32();
-  op.out = y.device_f32();
-  op.channels = shape.channels;
-  cuda::apply_rows(op, cuda::can_vectorize(shape.channels, {op.in, op.out}), shape, x.device(),
-                   "channel_scale_forward");
+  scale_rows(x, s, y, shape, x.device(), "channel_scale_forward");
 }
 
 void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx,
@@ -135,13 +140,7 @@ void channel_scale_backward(const Tensor& x, const Tensor& s, const Tensor& dy, 
   const Device device = x.device();
   if (!ds) {
     if (shape.seg_rows == 0) return;
-    ScaleRows op;
-    op.in = dy.device_f32();
-    op.s = s.device_f32();
-    op.out = dx->device_f32();
-    op.channels = shape.channels;
-    cuda::apply_rows(op, cuda::can_vectorize(shape.channels, {op.in, op.out}), shape, device,
-                     "channel_scale_backward (dx)");
+    scale_rows(dy, s, *dx, shape, device, "channel_scale_backward (dx)");
     return;
   }
   if (dx) {

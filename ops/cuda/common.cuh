@@ -52,4 +52,23 @@ inline unsigned grid_for(int64_t n, int threads = kThreadsPerBlock) {
 // naming the kernel (launches themselves return nothing).
 inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
+// Grid-stride loops, in 64 bits (tensors may have 2^31 elements or more):
+//   for (int64_t i = first_index(); i < n; i += index_step())
+__device__ inline int64_t first_index() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ inline int64_t index_step() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+
+// The coordinates of flat index i in a row-major array of ? x d1 x d2 x d3, the last
+// fastest: (n, h, w, c) of an NHWC tensor, (k, c, r, s) of a KCRS filter. Meant for
+// structured bindings: const auto [n, h, w, c] = unravel4(i, H, W, C);
+struct Coords4 {
+  int64_t i0, i1, i2, i3;
+};
+__device__ inline Coords4 unravel4(int64_t i, int64_t d1, int64_t d2, int64_t d3) {
+  const int64_t i3 = i % d3, rest = i / d3;
+  const int64_t i2 = rest % d2, outer = rest / d2;
+  return {outer / d1, outer % d1, i2, i3};
+}
+
 }  // namespace residual::cuda

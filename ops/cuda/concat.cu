@@ -14,8 +14,7 @@ __global__ void copy_band_kernel(const float* __restrict__ src, int64_t src_pitc
                                  float* __restrict__ dst, int64_t dst_pitch, int64_t rows,
                                  int64_t width) {
   const int64_t n = rows * width;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += step) {
+  for (int64_t e = cuda::first_index(); e < n; e += cuda::index_step()) {
     const int64_t r = e / width, i = e - r * width;
     dst[r * dst_pitch + i] = src[r * src_pitch + i];
   }

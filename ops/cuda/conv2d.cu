@@ -33,14 +33,10 @@ using conv::CudnnShape;
 using conv::Direction;
 using cuda::Scratch;
 
-// Grid-stride loops: for (int64_t i = first_index(); i < n; i += index_step()).
-__device__ inline int64_t first_index() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
-__device__ inline int64_t index_step() { return int64_t{gridDim.x} * blockDim.x; }
-
 // K x C x RS -> K x RS x C (rs: the kH * kW taps), and back.
 __global__ void kcrs_to_krsc(const float* __restrict__ in, float* __restrict__ out, int64_t k,
                              int64_t c, int64_t rs) {
-  for (int64_t i = first_index(); i < k * rs * c; i += index_step()) {
+  for (int64_t i = cuda::first_index(); i < k * rs * c; i += cuda::index_step()) {
     const int64_t ci = i % c, t = i / c;
     out[i] = in[((t / rs) * c + ci) * rs + t % rs];
   }
@@ -48,7 +44,7 @@ __global__ void kcrs_to_krsc(const float* __restrict__ in, float* __restrict__ o
 
 __global__ void krsc_to_kcrs(const float* __restrict__ in, float* __restrict__ out, int64_t k,
                              int64_t c, int64_t rs) {
-  for (int64_t i = first_index(); i < k * c * rs; i += index_step()) {
+  for (int64_t i = cuda::first_index(); i < k * c * rs; i += cuda::index_step()) {
     const int64_t tap = i % rs, t = i / rs;
     out[i] = in[((t / c) * rs + tap) * c + t % c];
   }
@@ -60,33 +56,25 @@ struct PadDims {
 };
 
 __global__ void pad_images(const float* __restrict__ x, float* __restrict__ out, PadDims d) {
-  for (int64_t i = first_index(); i < d.n * d.padded_h * d.padded_w * d.c; i += index_step()) {
-    const int64_t ch = i % d.c;
-    int64_t t = i / d.c;
-    const int64_t iw = t % d.padded_w - d.left;
-    t /= d.padded_w;
-    const int64_t ih = t % d.padded_h - d.top;
-    const int64_t b = t / d.padded_h;
+  for (int64_t i = cuda::first_index(); i < d.n * d.padded_h * d.padded_w * d.c;
+       i += cuda::index_step()) {
+    const auto [b, ph, pw, ch] = cuda::unravel4(i, d.padded_h, d.padded_w, d.c);
+    const int64_t ih = ph - d.top, iw = pw - d.left;
     const bool inside = ih >= 0 && ih < d.h && iw >= 0 && iw < d.w;
     out[i] = inside ? x[((b * d.h + ih) * d.w + iw) * d.c + ch] : 0.f;
   }
 }
 
 __global__ void crop_images(const float* __restrict__ padded, float* __restrict__ out, PadDims d) {
-  for (int64_t i = first_index(); i < d.n * d.h * d.w * d.c; i += index_step()) {
-    const int64_t ch = i % d.c;
-    int64_t t = i / d.c;
-    const int64_t iw = t % d.w;
-    t /= d.w;
-    const int64_t ih = t % d.h;
-    const int64_t b = t / d.h;
+  for (int64_t i = cuda::first_index(); i < d.n * d.h * d.w * d.c; i += cuda::index_step()) {
+    const auto [b, ih, iw, ch] = cuda::unravel4(i, d.h, d.w, d.c);
     out[i] = padded[((b * d.padded_h + ih + d.top) * d.padded_w + iw + d.left) * d.c + ch];
   }
 }
 
 __global__ void add_bias(float* __restrict__ y, const float* __restrict__ bias, int64_t total,
                          int64_t channels) {
-  for (int64_t i = first_index(); i < total; i += index_step()) {
+  for (int64_t i = cuda::first_index(); i < total; i += cuda::index_step()) {
     y[i] += bias[i % channels];
   }
 }
@@ -117,7 +105,7 @@ __global__ void bias_partials(const float* __restrict__ dy, int64_t rows, int64_
 
 __global__ void bias_finish(const double* __restrict__ partial, int64_t chunks, int64_t channels,
                             float* __restrict__ dbias) {
-  for (int64_t c = first_index(); c < channels; c += index_step()) {
+  for (int64_t c = cuda::first_index(); c < channels; c += cuda::index_step()) {
     double total = 0;
     for (int64_t k = 0; k < chunks; ++k) total += partial[k * channels + c];
     dbias[c] = static_cast<float>(total);
@@ -217,14 +205,25 @@ bool use_cudnn(const Plan& p, Direction d, int64_t batch) {
 
 bool aligned(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
+// A staging buffer of `count` floats on the plan's GPU.
+std::unique_ptr<Scratch> float_scratch(const Plan& p, int64_t count) {
+  return std::make_unique<Scratch>(Device::cuda(p.device),
+                                   static_cast<size_t>(count) * sizeof(float));
+}
+
+// Queues a copy of `count` floats into or out of a staging buffer on the plan's stream.
+void copy_staged(float* dst, const float* src, int64_t count, const Plan& p) {
+  cuda::check(cudaMemcpyAsync(dst, src, static_cast<size_t>(count) * sizeof(float),
+                              cudaMemcpyDeviceToDevice, p.stream),
+              "cudaMemcpyAsync (conv2d staging)");
+}
+
 // `count` floats at `src`, 16-byte aligned: `src` itself, or a copy queued into `staged`.
 const float* aligned_input(const float* src, int64_t count, const Plan& p,
                            std::unique_ptr<Scratch>& staged) {
   if (aligned(src)) return src;
-  const size_t bytes = static_cast<size_t>(count) * sizeof(float);
-  if (!staged) staged = std::make_unique<Scratch>(Device::cuda(p.device), bytes);
-  cuda::check(cudaMemcpyAsync(staged->as<float>(), src, bytes, cudaMemcpyDeviceToDevice, p.stream),
-              "cudaMemcpyAsync (conv2d staging)");
+  if (!staged) staged = float_scratch(p, count);
+  copy_staged(staged->as<float>(), src, count, p);
   return staged->as<float>();
 }
 
@@ -239,8 +238,7 @@ const float* cudnn_filter(const Conv2dGeometry& g, const float* w, const Plan& p
                           std::unique_ptr<Scratch>& staged) {
   if (!p.transpose_filter) return aligned_input(w, w_numel(g), p, staged);
   const int64_t cin_g = g.in_c / g.groups, taps = g.kernel_h * g.kernel_w;
-  staged = std::make_unique<Scratch>(Device::cuda(p.device),
-                                     static_cast<size_t>(g.out_c * cin_g * taps) * sizeof(float));
+  staged = float_scratch(p, g.out_c * cin_g * taps);
   kcrs_to_krsc<<<cuda::grid_for(g.out_c * cin_g * taps), cuda::kThreadsPerBlock, 0, p.stream>>>(
       w, staged->as<float>(), g.out_c, cin_g, taps);
   cuda::check_launch("conv2d kcrs_to_krsc kernel");
@@ -258,10 +256,7 @@ const float* cudnn_input(const Conv2dGeometry& g, const float* x, int64_t n0, in
   const int64_t image = g.in_h * g.in_w * g.in_c;
   if (!p.padded) return aligned_input(x + n0 * image, nb * image, p, staged);
   const int64_t padded_image = p.padded_h * p.padded_w * g.in_c;
-  if (!staged) {
-    staged = std::make_unique<Scratch>(Device::cuda(p.device),
-                                       static_cast<size_t>(p.chunk * padded_image) * sizeof(float));
-  }
+  if (!staged) staged = float_scratch(p, p.chunk * padded_image);
   pad_images<<<cuda::grid_for(nb * padded_image), cuda::kThreadsPerBlock, 0, p.stream>>>(
       x + n0 * image, staged->as<float>(), pad_dims(g, p, nb));
   cuda::check_launch("conv2d pad_images kernel");
@@ -294,17 +289,10 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w, c
       const int64_t nb = std::min(p.chunk, g.batch - n0);
       const float* xin = cudnn_input(g, xd, n0, nb, p, input);
       float* yout = yd + n0 * y_image;
-      if (!aligned(yout) && !output) {
-        output = std::make_unique<Scratch>(Device::cuda(p.device),
-                                           static_cast<size_t>(p.chunk * y_image) * sizeof(float));
-      }
+      if (!aligned(yout) && !output) output = float_scratch(p, p.chunk * y_image);
       float* target = aligned(yout) ? yout : output->as<float>();
       conv::cudnn_forward(p.device, p.shape(nb), xin, wk, target);
-      if (target != yout) {
-        cuda::check(cudaMemcpyAsync(yout, target, static_cast<size_t>(nb * y_image) * sizeof(float),
-                                    cudaMemcpyDeviceToDevice, p.stream),
-                    "cudaMemcpyAsync (conv2d staging)");
-      }
+      if (target != yout) copy_staged(yout, target, nb * y_image, p);
     }
   } else {
     conv::direct_forward(g, xd, w.device_f32(), yd, p.stream);
@@ -337,11 +325,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tenso
     const float* dyin = aligned_input(dyd + n0 * y_image, nb * y_image, p, input);
     float* dxout = dxd + n0 * x_image;
     const bool staged = p.padded || !aligned(dxout);
-    if (staged && !output) {
-      output = std::make_unique<Scratch>(
-          Device::cuda(p.device),
-          static_cast<size_t>(p.chunk * p.padded_h * p.padded_w * g.in_c) * sizeof(float));
-    }
+    if (staged && !output) output = float_scratch(p, p.chunk * p.padded_h * p.padded_w * g.in_c);
     float* target = staged ? output->as<float>() : dxout;
     conv::cudnn_backward_data(p.device, p.shape(nb), dyin, wk, target);
     if (staged) {
@@ -388,9 +372,7 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Ten
           target, dwd, g.out_c, cin_g, taps);
       cuda::check_launch("conv2d krsc_to_kcrs kernel");
     } else if (staged) {
-      cuda::check(cudaMemcpyAsync(dwd, target, static_cast<size_t>(w_numel(g)) * sizeof(float),
-                                  cudaMemcpyDeviceToDevice, p.stream),
-                  "cudaMemcpyAsync (conv2d staging)");
+      copy_staged(dwd, target, w_numel(g), p);
     }
   } else {
     conv::direct_backward_weights(g, xd, dyd, dwd, p.stream);

@@ -15,14 +15,8 @@ __global__ void forward_kernel(Conv2dGeometry g, const float* __restrict__ x,
   const int64_t total = g.batch * g.out_h * g.out_w * g.out_c;
   const int64_t cin_g = g.in_c / g.groups, cout_g = g.out_c / g.groups;
   const int64_t taps = g.kernel_h * g.kernel_w;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t co = i % g.out_c;
-    int64_t t = i / g.out_c;
-    const int64_t ow = t % g.out_w;
-    t /= g.out_w;
-    const int64_t oh = t % g.out_h;
-    const int64_t n = t / g.out_h;
+  for (int64_t i = cuda::first_index(); i < total; i += cuda::index_step()) {
+    const auto [n, oh, ow, co] = cuda::unravel4(i, g.out_h, g.out_w, g.out_c);
     const int64_t first_c = (co / cout_g) * cin_g;
     float acc = 0.f;
     for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
@@ -44,14 +38,8 @@ __global__ void backward_data_kernel(Conv2dGeometry g, const float* __restrict__
                                      const float* __restrict__ w, float* __restrict__ dx) {
   const int64_t total = g.batch * g.in_h * g.in_w * g.in_c;
   const int64_t cin_g = g.in_c / g.groups, cout_g = g.out_c / g.groups;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t ci = i % g.in_c;
-    int64_t t = i / g.in_c;
-    const int64_t iw = t % g.in_w;
-    t /= g.in_w;
-    const int64_t ih = t % g.in_h;
-    const int64_t n = t / g.in_h;
+  for (int64_t i = cuda::first_index(); i < total; i += cuda::index_step()) {
+    const auto [n, ih, iw, ci] = cuda::unravel4(i, g.in_h, g.in_w, g.in_c);
     const int64_t first_co = (ci / cin_g) * cout_g, cig = ci % cin_g;
     float acc = 0.f;
     for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
@@ -81,12 +69,7 @@ __global__ void backward_weights_kernel(Conv2dGeometry g, const float* __restric
   const int64_t total = g.out_c * cin_g * g.kernel_h * g.kernel_w;
   const int64_t positions = g.batch * g.out_h * g.out_w;
   for (int64_t e = blockIdx.x; e < total; e += gridDim.x) {
-    const int64_t kw = e % g.kernel_w;
-    int64_t t = e / g.kernel_w;
-    const int64_t kh = t % g.kernel_h;
-    t /= g.kernel_h;
-    const int64_t cig = t % cin_g;
-    const int64_t co = t / cin_g;
+    const auto [co, cig, kh, kw] = cuda::unravel4(e, cin_g, g.kernel_h, g.kernel_w);
     const int64_t ci = (co / cout_g) * cin_g + cig;
     double acc = 0;
     for (int64_t p = threadIdx.x; p < positions; p += blockDim.x) {

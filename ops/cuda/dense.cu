@@ -29,9 +29,7 @@ void gemm(int device, cublasOperation_t op_a, cublasOperation_t op_b, int64_t m,
 // y[r, o] = bias[o]: the GEMM then adds x w^T onto it (beta = 1).
 __global__ void broadcast_rows_kernel(const float* bias, int64_t rows, int64_t cols, float* y) {
   const int64_t total = rows * cols;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride) {
+  for (int64_t i = cuda::first_index(); i < total; i += cuda::index_step()) {
     y[i] = bias[i % cols];
   }
 }

@@ -12,8 +12,7 @@ namespace {
 __global__ void apply_mask_kernel(float rate, float scale, uint64_t seed, int64_t first,
                                   const float* __restrict__ in, float* __restrict__ out,
                                   int64_t n) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
+  for (int64_t i = cuda::first_index(); i < n; i += cuda::index_step()) {
     out[i] = dropout_keep(rate, seed, first + i) ? in[i] * scale : 0.f;
   }
 }

@@ -40,9 +40,7 @@ __global__ void global_avg_pool_forward_kernel(const float* __restrict__ x, floa
 __global__ void global_avg_pool_backward_kernel(const float* __restrict__ dy,
                                                 float* __restrict__ dx, int64_t count,
                                                 int64_t pixels, int64_t c, float inv) {
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count;
-       e += step) {
+  for (int64_t e = cuda::first_index(); e < count; e += cuda::index_step()) {
     const int64_t ch = e % c, b = e / (pixels * c);
     dx[e] = dy[b * c + ch] * inv;
   }

@@ -75,9 +75,7 @@ __global__ void softmax_cross_entropy_kernel(const float* z, const int32_t* labe
 __global__ void sigmoid_binary_cross_entropy_kernel(const float* z, const float* t, int64_t count,
                                                     double scale, float* d, double* partials) {
   double sum = 0;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
-       i += stride) {
+  for (int64_t i = cuda::first_index(); i < count; i += cuda::index_step()) {
     const double zi = z[i];
     const float ti = t[i];
     // max(z, 0) - z t + log(1 + exp(-|z|)): finite for any z (the CPU's formulation).

@@ -50,12 +50,8 @@ template <typename Index>
 __global__ void max_forward_kernel(Geometry g, const float* __restrict__ x, float* __restrict__ y,
                                    Index* __restrict__ argmax) {
   const int64_t count = g.batch * g.out_h * g.out_w * g.c;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count;
-       e += step) {
-    const int64_t ch = e % g.c, pixel = e / g.c;
-    const int64_t ow = pixel % g.out_w, row = pixel / g.out_w;
-    const int64_t oh = row % g.out_h, b = row / g.out_h;
+  for (int64_t e = cuda::first_index(); e < count; e += cuda::index_step()) {
+    const auto [b, oh, ow, ch] = cuda::unravel4(e, g.out_h, g.out_w, g.c);
     const Window win = window_of(g, oh, ow);
     // As oneDNN's reference: start below every finite value, keep the first of equal
     // maxima (strict >), and so never pick a NaN; the host checked that no window lies
@@ -80,12 +76,8 @@ __global__ void max_forward_kernel(Geometry g, const float* __restrict__ x, floa
 __global__ void average_forward_kernel(Geometry g, const float* __restrict__ x,
                                        float* __restrict__ y) {
   const int64_t count = g.batch * g.out_h * g.out_w * g.c;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count;
-       e += step) {
-    const int64_t ch = e % g.c, pixel = e / g.c;
-    const int64_t ow = pixel % g.out_w, row = pixel / g.out_w;
-    const int64_t oh = row % g.out_h, b = row / g.out_h;
+  for (int64_t e = cuda::first_index(); e < count; e += cuda::index_step()) {
+    const auto [b, oh, ow, ch] = cuda::unravel4(e, g.out_h, g.out_w, g.c);
     const Window win = window_of(g, oh, ow);
     float sum = 0.f;
     for (int kh = win.kh_begin; kh < win.kh_end; ++kh) {
@@ -109,12 +101,8 @@ template <PoolKind kKind, typename Index>
 __global__ void backward_kernel(Geometry g, const float* __restrict__ dy,
                                 const Index* __restrict__ argmax, float* __restrict__ dx) {
   const int64_t count = g.batch * g.in_h * g.in_w * g.c;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count;
-       e += step) {
-    const int64_t ch = e % g.c, pixel = e / g.c;
-    const int64_t iw = pixel % g.in_w, row = pixel / g.in_w;
-    const int64_t ih = row % g.in_h, b = row / g.in_h;
+  for (int64_t e = cuda::first_index(); e < count; e += cuda::index_step()) {
+    const auto [b, ih, iw, ch] = cuda::unravel4(e, g.in_h, g.in_w, g.c);
     int64_t oh_lo, oh_hi, ow_lo, ow_hi;
     outputs_covering(ih, g.pad_top, g.kernel_h, g.stride_h, g.out_h, &oh_lo, &oh_hi);
     outputs_covering(iw, g.pad_left, g.kernel_w, g.stride_w, g.out_w, &ow_lo, &ow_hi);

@@ -30,9 +30,7 @@ namespace {
 // One partial sum of squares per block, in double (as the CPU twin accumulates).
 __global__ void squared_partials_kernel(const float* x, int64_t n, double* partials) {
   double sum = 0;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (int64_t i = cuda::first_index(); i < n; i += cuda::index_step()) {
     const double v = x[i];
     sum += v * v;
   }
@@ -41,9 +39,7 @@ __global__ void squared_partials_kernel(const float* x, int64_t n, double* parti
 }
 
 __global__ void scale_kernel(float* x, int64_t n, float factor) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (int64_t i = cuda::first_index(); i < n; i += cuda::index_step()) {
     x[i] *= factor;
   }
 }

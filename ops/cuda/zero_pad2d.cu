@@ -9,10 +9,10 @@
 namespace residual::ops::gpu {
 namespace {
 
-// The dimensions of an N x H x W x C tensor, and an element's coordinates from its index.
+// The dimensions of an N x H x W x C tensor.
 struct Nhwc {
   int64_t n, h, w, c;
-  int64_t numel() const { return n * h * w * c; }
+  __host__ __device__ int64_t numel() const { return n * h * w * c; }
 };
 
 Nhwc dims_of(const Tensor& t, const char* op) {
@@ -20,17 +20,13 @@ Nhwc dims_of(const Tensor& t, const char* op) {
   return {t.dim(0), t.dim(1), t.dim(2), t.dim(3)};
 }
 
-#define RESIDUAL_GRID_STRIDE(e, count)                                                       \
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < (count); \
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
+// Every kernel here: (source dims, destination dims, two geometry numbers, source,
+// destination), one thread per destination element.
 __global__ void zero_pad2d_forward_kernel(Nhwc x, Nhwc y, int64_t top, int64_t left,
                                           const float* __restrict__ xp, float* __restrict__ yp) {
-  const int64_t count = y.n * y.h * y.w * y.c;
-  RESIDUAL_GRID_STRIDE(e, count) {
-    const int64_t ch = e % y.c, pixel = e / y.c;
-    const int64_t j = pixel % y.w, row = pixel / y.w;
-    const int64_t i = row % y.h, b = row / y.h;
+  const int64_t count = y.numel();
+  for (int64_t e = cuda::first_index(); e < count; e += cuda::index_step()) {
+    const auto [b, i, j, ch] = cuda::unravel4(e, y.h, y.w, y.c);
     const int64_t si = i - top, sj = j - left;
     yp[e] = si >= 0 && si < x.h && sj >= 0 && sj < x.w ? xp[((b * x.h + si) * x.w + sj) * x.c + ch]
                                                        : 0.f;
@@ -39,11 +35,9 @@ __global__ void zero_pad2d_forward_kernel(Nhwc x, Nhwc y, int64_t top, int64_t l
 
 __global__ void zero_pad2d_backward_kernel(Nhwc dy, Nhwc dx, int64_t top, int64_t left,
                                            const float* __restrict__ g, float* __restrict__ out) {
-  const int64_t count = dx.n * dx.h * dx.w * dx.c;
-  RESIDUAL_GRID_STRIDE(e, count) {
-    const int64_t ch = e % dx.c, pixel = e / dx.c;
-    const int64_t j = pixel % dx.w, row = pixel / dx.w;
-    const int64_t i = row % dx.h, b = row / dx.h;
+  const int64_t count = dx.numel();
+  for (int64_t e = cuda::first_index(); e < count; e += cuda::index_step()) {
+    const auto [b, i, j, ch] = cuda::unravel4(e, dx.h, dx.w, dx.c);
     out[e] = g[((b * dy.h + i + top) * dy.w + j + left) * dy.c + ch];
   }
 }
@@ -51,11 +45,9 @@ __global__ void zero_pad2d_backward_kernel(Nhwc dy, Nhwc dx, int64_t top, int64_
 // y[b, i, j, pad_before + ch] = x[b, i * stride, j * stride, ch]; the other channels 0.
 __global__ void shortcut_pad_forward_kernel(Nhwc x, Nhwc y, int64_t stride, int64_t pad_before,
                                             const float* __restrict__ xp, float* __restrict__ yp) {
-  const int64_t count = y.n * y.h * y.w * y.c;
-  RESIDUAL_GRID_STRIDE(e, count) {
-    const int64_t oc = e % y.c, pixel = e / y.c;
-    const int64_t j = pixel % y.w, row = pixel / y.w;
-    const int64_t i = row % y.h, b = row / y.h;
+  const int64_t count = y.numel();
+  for (int64_t e = cuda::first_index(); e < count; e += cuda::index_step()) {
+    const auto [b, i, j, oc] = cuda::unravel4(e, y.h, y.w, y.c);
     const int64_t ch = oc - pad_before;
     yp[e] = ch >= 0 && ch < x.c ? xp[((b * x.h + i * stride) * x.w + j * stride) * x.c + ch] : 0.f;
   }
@@ -64,81 +56,79 @@ __global__ void shortcut_pad_forward_kernel(Nhwc x, Nhwc y, int64_t stride, int6
 // The gather of the forward: dx is dy's channel band on the subsampled grid, 0 elsewhere.
 __global__ void shortcut_pad_backward_kernel(Nhwc dy, Nhwc dx, int64_t stride, int64_t pad_before,
                                              const float* __restrict__ g, float* __restrict__ out) {
-  const int64_t count = dx.n * dx.h * dx.w * dx.c;
-  RESIDUAL_GRID_STRIDE(e, count) {
-    const int64_t ch = e % dx.c, pixel = e / dx.c;
-    const int64_t j = pixel % dx.w, row = pixel / dx.w;
-    const int64_t i = row % dx.h, b = row / dx.h;
+  const int64_t count = dx.numel();
+  for (int64_t e = cuda::first_index(); e < count; e += cuda::index_step()) {
+    const auto [b, i, j, ch] = cuda::unravel4(e, dx.h, dx.w, dx.c);
     const int64_t oi = i / stride, oj = j / stride;
     const bool on_grid = oi * stride == i && oj * stride == j && oi < dy.h && oj < dy.w;
     out[e] = on_grid ? g[((b * dy.h + oi) * dy.w + oj) * dy.c + pad_before + ch] : 0.f;
   }
 }
 
-#undef RESIDUAL_GRID_STRIDE
+using Kernel = void (*)(Nhwc, Nhwc, int64_t, int64_t, const float*, float*);
+
+// Runs `kernel` over every element of `to`, on the GPU and compute stream of `from`.
+void launch(Kernel kernel, const char* name, const Tensor& from, const Nhwc& from_dims, Tensor& to,
+            const Nhwc& to_dims, int64_t a, int64_t b) {
+  if (to_dims.numel() == 0) return;
+  cuda::DeviceGuard guard(from.device().index);
+  kernel<<<cuda::grid_for(to_dims.numel()), cuda::kThreadsPerBlock, 0, cuda::stream_of(from)>>>(
+      from_dims, to_dims, a, b, from.device_f32(), to.device_f32());
+  cuda::check_launch(name);
+}
+
+// Whether `padded` is `inner` with p's rows and columns around it.
+bool is_padded(const Nhwc& padded, const Nhwc& inner, const Padding2d& p) {
+  return padded.n == inner.n && padded.c == inner.c && padded.h == inner.h + p.top + p.bottom &&
+         padded.w == inner.w + p.left + p.right;
+}
+
+void check_shortcut_args(const char* op, int64_t stride, int64_t pad_before, int64_t pad_after) {
+  RESIDUAL_CHECK(stride >= 1 && pad_before >= 0 && pad_after >= 0, op, ": stride ", stride,
+                 " and pads ", pad_before, " / ", pad_after, " must be >= 1 and >= 0");
+}
+
+// Whether `outer` is `inner` subsampled at `stride` with the channel pads around it.
+bool is_shortcut_of(const Nhwc& outer, const Nhwc& inner, int64_t stride, int64_t pad_before,
+                    int64_t pad_after) {
+  return outer.n == inner.n && outer.c == inner.c + pad_before + pad_after &&
+         outer.h == (inner.h + stride - 1) / stride && outer.w == (inner.w + stride - 1) / stride;
+}
 
 }  // namespace
 
 void zero_pad2d_forward(const Padding2d& p, const Tensor& x, Tensor& y) {
   const Nhwc xd = dims_of(x, "zero_pad2d_forward"), yd = dims_of(y, "zero_pad2d_forward");
-  RESIDUAL_CHECK(yd.n == xd.n && yd.c == xd.c && yd.h == xd.h + p.top + p.bottom &&
-                     yd.w == xd.w + p.left + p.right,
-                 "zero_pad2d_forward: output ", y.shape().str(), " is not input ", x.shape().str(),
-                 " padded");
-  if (yd.numel() == 0) return;
-  cuda::DeviceGuard guard(x.device().index);
-  zero_pad2d_forward_kernel<<<cuda::grid_for(yd.numel()), cuda::kThreadsPerBlock, 0,
-                              cuda::stream_of(x)>>>(xd, yd, p.top, p.left, x.device_f32(),
-                                                    y.device_f32());
-  cuda::check_launch("zero_pad2d_forward");
+  RESIDUAL_CHECK(is_padded(yd, xd, p), "zero_pad2d_forward: output ", y.shape().str(),
+                 " is not input ", x.shape().str(), " padded");
+  launch(zero_pad2d_forward_kernel, "zero_pad2d_forward", x, xd, y, yd, p.top, p.left);
 }
 
 void zero_pad2d_backward(const Padding2d& p, const Tensor& dy, Tensor& dx) {
   const Nhwc gd = dims_of(dy, "zero_pad2d_backward"), xd = dims_of(dx, "zero_pad2d_backward");
-  RESIDUAL_CHECK(gd.n == xd.n && gd.c == xd.c && gd.h == xd.h + p.top + p.bottom &&
-                     gd.w == xd.w + p.left + p.right,
-                 "zero_pad2d_backward: gradient ", dy.shape().str(), " is not ", dx.shape().str(),
-                 " padded");
-  if (xd.numel() == 0) return;
-  cuda::DeviceGuard guard(dy.device().index);
-  zero_pad2d_backward_kernel<<<cuda::grid_for(xd.numel()), cuda::kThreadsPerBlock, 0,
-                               cuda::stream_of(dy)>>>(gd, xd, p.top, p.left, dy.device_f32(),
-                                                      dx.device_f32());
-  cuda::check_launch("zero_pad2d_backward");
+  RESIDUAL_CHECK(is_padded(gd, xd, p), "zero_pad2d_backward: gradient ", dy.shape().str(),
+                 " is not ", dx.shape().str(), " padded");
+  launch(zero_pad2d_backward_kernel, "zero_pad2d_backward", dy, gd, dx, xd, p.top, p.left);
 }
 
 void shortcut_pad_forward(int64_t stride, int64_t pad_before, int64_t pad_after, const Tensor& x,
                           Tensor& y) {
   const Nhwc xd = dims_of(x, "shortcut_pad_forward"), yd = dims_of(y, "shortcut_pad_forward");
-  RESIDUAL_CHECK(stride >= 1 && pad_before >= 0 && pad_after >= 0, "shortcut_pad_forward: stride ",
-                 stride, " and pads ", pad_before, " / ", pad_after, " must be >= 1 and >= 0");
-  RESIDUAL_CHECK(yd.n == xd.n && yd.c == xd.c + pad_before + pad_after &&
-                     yd.h == (xd.h + stride - 1) / stride && yd.w == (xd.w + stride - 1) / stride,
+  check_shortcut_args("shortcut_pad_forward", stride, pad_before, pad_after);
+  RESIDUAL_CHECK(is_shortcut_of(yd, xd, stride, pad_before, pad_after),
                  "shortcut_pad_forward: output ", y.shape().str(), " does not match input ",
                  x.shape().str(), " at stride ", stride);
-  if (yd.numel() == 0) return;
-  cuda::DeviceGuard guard(x.device().index);
-  shortcut_pad_forward_kernel<<<cuda::grid_for(yd.numel()), cuda::kThreadsPerBlock, 0,
-                                cuda::stream_of(x)>>>(xd, yd, stride, pad_before, x.device_f32(),
-                                                      y.device_f32());
-  cuda::check_launch("shortcut_pad_forward");
+  launch(shortcut_pad_forward_kernel, "shortcut_pad_forward", x, xd, y, yd, stride, pad_before);
 }
 
 void shortcut_pad_backward(int64_t stride, int64_t pad_before, int64_t pad_after, const Tensor& dy,
                            Tensor& dx) {
   const Nhwc gd = dims_of(dy, "shortcut_pad_backward"), xd = dims_of(dx, "shortcut_pad_backward");
-  RESIDUAL_CHECK(stride >= 1 && pad_before >= 0 && pad_after >= 0, "shortcut_pad_backward: stride ",
-                 stride, " and pads ", pad_before, " / ", pad_after, " must be >= 1 and >= 0");
-  RESIDUAL_CHECK(gd.n == xd.n && gd.c == xd.c + pad_before + pad_after &&
-                     gd.h == (xd.h + stride - 1) / stride && gd.w == (xd.w + stride - 1) / stride,
+  check_shortcut_args("shortcut_pad_backward", stride, pad_before, pad_after);
+  RESIDUAL_CHECK(is_shortcut_of(gd, xd, stride, pad_before, pad_after),
                  "shortcut_pad_backward: gradient ", dy.shape().str(), " does not match ",
                  dx.shape().str(), " at stride ", stride);
-  if (xd.numel() == 0) return;
-  cuda::DeviceGuard guard(dy.device().index);
-  shortcut_pad_backward_kernel<<<cuda::grid_for(xd.numel()), cuda::kThreadsPerBlock, 0,
-                                 cuda::stream_of(dy)>>>(gd, xd, stride, pad_before, dy.device_f32(),
-                                                        dx.device_f32());
-  cuda::check_launch("shortcut_pad_backward");
+  launch(shortcut_pad_backward_kernel, "shortcut_pad_backward", dy, gd, dx, xd, stride, pad_before);
 }
 
 }  // namespace residual::ops::gpu
