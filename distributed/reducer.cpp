@@ -1,7 +1,6 @@
 #include "distributed/reducer.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -95,41 +94,22 @@ void Reducer::on_gradient_ready(Parameter& p) {
   char& reported = reported_[static_cast<size_t>(slot_base_[static_cast<size_t>(bi)] + si)];
   RESIDUAL_CHECK(!reported, "the gradient of '", p.name, "' was reported twice in one backward");
   reported = 1;
-  const Slot& slot = b.slots[static_cast<size_t>(si)];
-  if (b.buffer.device().is_cpu()) {
-    float* dst = b.buffer.f32() + slot.offset;
-    const float* src = p.grad.f32();
-    const int64_t n = p.grad.numel();
-    if (src != dst) {  // not (or no longer) a view into the bucket: copy it in
-      if (first_of_step_) {
-        std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-      } else {
-        for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
-      }
+  // Not (or no longer) a view into the bucket: copy it in, or add it to what the earlier
+  // backwards of this step left there. Through the tensor copy and the add op, so a GPU's
+  // bucket is filled on its compute stream, in order with the kernels that wrote the
+  // gradient (the add sums a + b per element in float, in place, on either device).
+  Tensor dst = b.buffer.view_at(b.slots[static_cast<size_t>(si)].offset, p.grad.shape());
+  if (p.grad.device_raw() != dst.device_raw()) {
+    if (first_of_step_) {
+      dst.copy_from(p.grad);
+    } else {
+      ops::add_forward({&dst, &p.grad}, dst);
     }
-  } else {
-    gather_on_device(b, slot, p);
   }
   --b.pending;
   if (communicate_) launch_ready_buckets();
   // Drive the in-flight all-reduces: MPI progresses them only inside MPI calls.
   for (int i = 0; i < next_launch_; ++i) buckets_[static_cast<size_t>(i)].work->test();
-}
-
-// The GPU twin of the host copy in on_gradient_ready: copies and sums are queued on the
-// compute stream (in order with the backward kernels that wrote the gradient, and before
-// the event the all-reduce waits for). Accumulation adds with the add op, into scratch
-// and back: y = a + b per element, the same float sums as the host loop.
-void Reducer::gather_on_device(Bucket& b, const Slot& slot, Parameter& p) {
-  Tensor dst = b.buffer.view_at(slot.offset, p.grad.shape());
-  if (p.grad.device_raw() == dst.device_raw()) return;  // a view into the bucket
-  if (first_of_step_) {
-    dst.copy_from(p.grad);
-    return;
-  }
-  scratch_.resize(p.grad.shape(), p.grad);
-  ops::add_forward({&dst, &p.grad}, scratch_);
-  dst.copy_from(scratch_);
 }
 
 void Reducer::launch_ready_buckets() {
@@ -166,14 +146,9 @@ void Reducer::finalize() {
   times_.all_reduce_ms = ms_between(first_launch_, done);
   for (Bucket& b : buckets_) {
     for (const Slot& s : b.slots) {
-      if (!b.buffer.device().is_cpu()) {
-        // Queued on the compute stream, which wait() made wait for the all-reduce.
-        s.param->grad.copy_from(b.buffer.view_at(s.offset, s.param->grad.shape()));
-        continue;
-      }
-      const float* sum = b.buffer.f32() + s.offset;
-      if (s.param->grad.f32() == sum) continue;  // a view: the sum is already there
-      std::memcpy(s.param->grad.f32(), sum, static_cast<size_t>(s.param->grad.numel()) * sizeof(float));
+      // Nothing to copy for a view (copy_from skips a tensor onto itself). On a GPU the
+      // copy is queued on the compute stream, which wait() made wait for the all-reduce.
+      s.param->grad.copy_from(b.buffer.view_at(s.offset, s.param->grad.shape()));
     }
     b.work.reset();
   }

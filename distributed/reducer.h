@@ -73,7 +73,6 @@ class Reducer {
     int64_t pending = 0;  // gradients not yet reported this backward
     std::unique_ptr<Work> work;
   };
-  void gather_on_device(Bucket& b, const Slot& slot, Parameter& p);
   void launch_ready_buckets();
 
   Communicator& comm_;
@@ -84,7 +83,6 @@ class Reducer {
   bool views_ = false;
   int next_launch_ = 0;
   bool first_of_step_ = true, communicate_ = true;
-  Tensor scratch_;  // the sum of a gradient accumulated on a GPU, before it goes back
   std::chrono::steady_clock::time_point first_launch_;
   ReducerTimes times_;
 };
