@@ -19,7 +19,6 @@ namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-constexpr auto kF32 = memory::data_type::f32;
 
 struct ConvPlan {
   memory::desc src, dst, user_weights, bias;

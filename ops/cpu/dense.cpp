@@ -12,7 +12,6 @@ namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-constexpr auto kF32 = memory::data_type::f32;
 
 struct DensePlan {
   memory::desc src, weights, bias, dst;

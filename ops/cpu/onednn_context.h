@@ -7,6 +7,9 @@
 
 namespace residual::ops::cpu {
 
+// Every tensor here is fp32.
+constexpr auto kF32 = dnnl::memory::data_type::f32;
+
 dnnl::engine& onednn_engine();
 dnnl::stream& onednn_stream();
 
@@ -17,8 +20,7 @@ inline dnnl::memory onednn_memory(const dnnl::memory::desc& desc, const Tensor& 
 
 // N x H x W x C tensor described with oneDNN's logical {N, C, H, W} dims.
 inline dnnl::memory::desc nhwc_desc(int64_t n, int64_t h, int64_t w, int64_t c) {
-  return dnnl::memory::desc({n, c, h, w}, dnnl::memory::data_type::f32,
-                            dnnl::memory::format_tag::nhwc);
+  return dnnl::memory::desc({n, c, h, w}, kF32, dnnl::memory::format_tag::nhwc);
 }
 
 // Reorders `from` into `to` when their layouts differ; returns the memory to use.

@@ -17,14 +17,10 @@
 #include "ops/ops.h"
 #include "tests/core/gradient_check.h"
 #include "tests/core/replica_group.h"
+#include "tests/core/test_util.h"
 
 namespace residual {
 namespace {
-
-const LayerRegistry& registry() {
-  static const LayerRegistry r = LayerRegistry::with_builtins();
-  return r;
-}
 
 // The loss the trainer uses for the model's output (sigmoid BCE for one unit, else softmax
 // cross-entropy), with dlogits scaled by 1 / global_batch; returns the mean loss.
@@ -50,7 +46,7 @@ void fill_gradients_with_nan(Model& model) {
 class EmptyBatchModelTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EmptyBatchModelTest, ZeroSamplesGiveZeroGradientsAndKeepStatistics) {
-  Model model(zoo_model_spec(GetParam(), {}), registry());
+  Model model(zoo_model_spec(GetParam(), {}), test::builtin_registry());
   std::vector<Tensor> buffers_before;
   for (Parameter* p : model.parameters()) {
     if (!p->trainable) buffers_before.push_back(p->value.clone());
@@ -98,7 +94,8 @@ INSTANTIATE_TEST_SUITE_P(Zoo, EmptyBatchModelTest,
 // same sequence of sums, and keeps the same running statistics.
 TEST(EmptyBatchSyncTest, Resnet20ReplicaWithNoSamples) {
   const nlohmann::json spec = zoo_model_spec("resnet20", {});
-  Model alone(spec, registry()), full(spec, registry()), empty(spec, registry());
+  Model alone(spec, test::builtin_registry()), full(spec, test::builtin_registry()),
+      empty(spec, test::builtin_registry());
   gradcheck::Rng rng(12);
   const Tensor x = gradcheck::uniform(alone.input_shape().with_batch(2), rng);
   const Tensor no_samples = Tensor::empty(alone.input_shape().with_batch(0));

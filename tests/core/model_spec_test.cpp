@@ -19,11 +19,6 @@ using nlohmann::json;
 using test::error_of;
 using test::has;
 
-const LayerRegistry& registry() {
-  static const LayerRegistry r = LayerRegistry::with_builtins();
-  return r;
-}
-
 json input_layer(const std::string& name = "input", json shape = {8, 8, 1}) {
   return {{"name", name}, {"type", "Input"}, {"config", {{"shape", shape}}}};
 }
@@ -47,7 +42,7 @@ json spec(json layers, const std::string& output) {
 
 // The message of the error that building `s` raises.
 std::string build_error(const json& s) {
-  return error_of([&] { Model model(s, registry()); });
+  return error_of([&] { Model model(s, test::builtin_registry()); });
 }
 
 TEST(ModelSpecErrorTest, MalformedJsonReportsOriginLineAndColumn) {
@@ -116,12 +111,12 @@ TEST(ModelSpecErrorTest, LayerNamesThatBreakCheckpointPathsAreRefused) {
     const json good = spec({input_layer(), layer("flat", "Flatten", {"input"}),
                             layer(name, "Dense", {"flat"}, {{"units", 2}})},
                            name);
-    EXPECT_NO_THROW(Model(good, registry())) << name;
+    EXPECT_NO_THROW(Model(good, test::builtin_registry())) << name;
   }
-  EXPECT_NO_THROW(Model(spec({input_layer(std::string(128, 'i')),
-                              layer("f", "Flatten", {std::string(128, 'i')})},
-                             "f"),
-                        registry()));
+  EXPECT_NO_THROW(Model(
+      spec({input_layer(std::string(128, 'i')), layer("f", "Flatten", {std::string(128, 'i')})},
+           "f"),
+      test::builtin_registry()));
   // The Input layer's name is checked like any other.
   EXPECT_TRUE(has(build_error(spec({input_layer("in/put"), layer("f", "Flatten", {"in/put"})}, "f")),
                   "layer name \"in/put\" (layer 1 of \"layers\")"));
@@ -161,7 +156,7 @@ TEST(ModelSpecErrorTest, InputTooSmallNamesTheLayer) {
   const std::string pooled = build_error(resolve_model_spec("mnist-cnn", tiny));
   EXPECT_TRUE(has(pooled, "layer 'pool3' (MaxPooling2D): input 1x1x256 is too small"));
   tiny.input_hwc = parse_chw("3x16x16");
-  EXPECT_NO_THROW(Model(resolve_model_spec("resnet50", tiny), registry()));
+  EXPECT_NO_THROW(Model(resolve_model_spec("resnet50", tiny), test::builtin_registry()));
 }
 
 TEST(ModelSpecErrorTest, UnknownConfigKeyListsTheKnownOnes) {
@@ -188,7 +183,7 @@ TEST(ModelSpecErrorTest, MissingRequiredKeyNamesItsMisspelling) {
 
 TEST(ModelSpecErrorTest, WrongFormatOrVersion) {
   json s = spec({input_layer(), layer("f", "Flatten", {"input"})}, "f");
-  Model ok(s, registry());  // the base spec is valid
+  Model ok(s, test::builtin_registry());  // the base spec is valid
   json wrong_format = s;
   wrong_format["format"] = "keras";
   EXPECT_TRUE(has(build_error(wrong_format), "not a residual model"));
@@ -239,7 +234,7 @@ TEST(ModelSpecTest, ResolveFilesZooNamesAndOverrides) {
   SpecOverrides overrides;
   overrides.classes = 4;
   overrides.input_hwc = {16, 16, 1};
-  const Model model(resolve_model_spec(tiny, overrides), registry());
+  const Model model(resolve_model_spec(tiny, overrides), test::builtin_registry());
   EXPECT_EQ(model.input_shape(), Shape({16, 16, 1}));
   EXPECT_EQ(model.output_shape(), Shape({4}));
 
@@ -274,7 +269,7 @@ TEST(ModelClassifierTest, OutputMustBeOneVectorPerSample) {
                               layer("conv1", "Conv2D", {"input"},
                                     {{"filters", 4}, {"kernel_size", 3}, {"padding", "same"}})},
                              "conv1");
-  const Model image_model(conv_out, registry());
+  const Model image_model(conv_out, test::builtin_registry());
   EXPECT_EQ(image_model.output_shape(), Shape({28, 28, 4}));
   const std::string message = error_of([&] { image_model.classifier_outputs(); });
   EXPECT_TRUE(has(message, "model 'm'"));
@@ -283,14 +278,15 @@ TEST(ModelClassifierTest, OutputMustBeOneVectorPerSample) {
   EXPECT_TRUE(has(message, "[classes]"));
   EXPECT_TRUE(has(message, "Flatten"));
 
-  const Model flat(spec({input_layer(), layer("flat", "Flatten", {"input"})}, "flat"), registry());
+  const Model flat(spec({input_layer(), layer("flat", "Flatten", {"input"})}, "flat"),
+                   test::builtin_registry());
   EXPECT_EQ(flat.classifier_outputs(), 64);
   const Model binary(spec({input_layer(), layer("flat", "Flatten", {"input"}),
                            layer("fc", "Dense", {"flat"}, {{"units", 1}})},
                           "fc"),
-                     registry());
+                     test::builtin_registry());
   EXPECT_EQ(binary.classifier_outputs(), 1);
-  const Model zoo(resolve_model_spec("resnet20", {}), registry());
+  const Model zoo(resolve_model_spec("resnet20", {}), test::builtin_registry());
   EXPECT_EQ(zoo.classifier_outputs(), 10);
 }
 

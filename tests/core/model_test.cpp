@@ -17,6 +17,7 @@
 #include "core/model_spec.h"
 #include "ops/ops.h"
 #include "tests/core/gradient_check.h"
+#include "tests/core/test_util.h"
 
 namespace residual {
 namespace {
@@ -49,11 +50,6 @@ constexpr const char* kFanOutModel = R"({
   "outputs": ["logits"]
 })";
 
-const LayerRegistry& registry() {
-  static const LayerRegistry r = LayerRegistry::with_builtins();
-  return r;
-}
-
 Tensor labels(const std::vector<int32_t>& values) {
   Tensor t =
       Tensor::empty(Shape{static_cast<int64_t>(values.size())}, Device::cpu(), DType::kInt32);
@@ -83,7 +79,7 @@ std::string layer_of(const std::string& parameter) {
 }
 
 TEST(ModelGradientTest, FanOutModelMatchesFiniteDifferences) {
-  Model model(parse_model_json(kFanOutModel, "fan-out.json"), registry());
+  Model model(parse_model_json(kFanOutModel, "fan-out.json"), test::builtin_registry());
   model.initialize(3);
   randomize_bias_and_norm(model, 4);
   gradcheck::Rng rng(5);
@@ -119,7 +115,7 @@ TEST(ModelGradientTest, FanOutModelMatchesFiniteDifferences) {
 }
 
 TEST(ModelGradientTest, GradientReadyOncePerParameterInReverseOrderWithFinalValues) {
-  Model model(parse_model_json(kFanOutModel, "fan-out.json"), registry());
+  Model model(parse_model_json(kFanOutModel, "fan-out.json"), test::builtin_registry());
   std::map<std::string, size_t> position;  // layer -> place in the forward order
   for (size_t k = 0; k < model.order().size(); ++k) {
     position[model.nodes()[model.order()[k]].name] = k;
@@ -196,8 +192,8 @@ int fused_count(const Model& model) {
 }
 
 TEST(ModelFusionTest, FusedReluGivesTheSameOutputsAndGradients) {
-  Model fused(fusion_spec(false), registry());
-  Model unfused(fusion_spec(true), registry());
+  Model fused(fusion_spec(false), test::builtin_registry());
+  Model unfused(fusion_spec(true), test::builtin_registry());
   ASSERT_EQ(fused_count(fused), 3);
   ASSERT_EQ(fused_count(unfused), 0);
   randomize_bias_and_norm(fused, 8);
@@ -230,18 +226,18 @@ TEST(ModelFusionTest, FusedReluGivesTheSameOutputsAndGradients) {
 // Fusion is an execution detail: the written-out graph keeps every ReLU node and the
 // Dense that absorbed one still says "linear", so export -> import is a fixed point.
 TEST(ModelFusionTest, ExportOfAFusedModelKeepsTheReluNodes) {
-  Model model(fusion_spec(false), registry());
+  Model model(fusion_spec(false), test::builtin_registry());
   const json exported = model.to_json();
   std::map<std::string, json> layers;
   for (const json& layer : exported["layers"]) layers[layer["name"].get<std::string>()] = layer;
   EXPECT_EQ(layers.at("relu1")["type"], "ReLU");
   EXPECT_EQ(layers.at("relu3")["inputs"], json({"fc1"}));
   EXPECT_EQ(layers.at("fc1")["config"]["activation"], "linear");
-  EXPECT_EQ(Model(exported, registry()).to_json(), exported);
+  EXPECT_EQ(Model(exported, test::builtin_registry()).to_json(), exported);
 }
 
 void expect_trains(const std::string& zoo_name, const std::vector<int32_t>& targets) {
-  Model model(resolve_model_spec(zoo_name, {}), registry());
+  Model model(resolve_model_spec(zoo_name, {}), test::builtin_registry());
   model.initialize(1);
   gradcheck::Rng rng(10);
   const Tensor x = gradcheck::uniform(model.input_shape().with_batch(2), rng);
@@ -267,7 +263,7 @@ TEST(ModelZooTrainingTest, MnistCnnForwardBackward) { expect_trains("mnist-cnn",
 // model (backward overwrites, it never accumulates into the previous step's gradient).
 TEST(ModelDeterminismTest, SameSeedGivesBitIdenticalGradients) {
   const json spec = resolve_model_spec("resnet20", {});
-  Model first(spec, registry()), second(spec, registry());
+  Model first(spec, test::builtin_registry()), second(spec, test::builtin_registry());
   first.initialize(42);
   second.initialize(42);
   gradcheck::Rng rng(11);
@@ -287,14 +283,14 @@ TEST(ModelDeterminismTest, SameSeedGivesBitIdenticalGradients) {
     EXPECT_TRUE(gradcheck::bitwise_equal(a[i], b[i])) << "parameter " << i << ", two models";
     EXPECT_TRUE(gradcheck::bitwise_equal(a[i], again[i])) << "parameter " << i << ", two steps";
   }
-  Model other(spec, registry());
+  Model other(spec, test::builtin_registry());
   other.initialize(43);
   EXPECT_FALSE(
       gradcheck::bitwise_equal(first.parameters()[0]->value, other.parameters()[0]->value));
 }
 
 TEST(ModelTest, WrongInputOrGradientShapeIsAnError) {
-  Model model(parse_model_json(kFanOutModel, "fan-out.json"), registry());
+  Model model(parse_model_json(kFanOutModel, "fan-out.json"), test::builtin_registry());
   const PassContext ctx{true, 0, 0};
   try {
     model.forward(Tensor::zeros({2, 5, 6, 3}), ctx);
@@ -307,7 +303,7 @@ TEST(ModelTest, WrongInputOrGradientShapeIsAnError) {
 }
 
 TEST(ModelTest, ParametersInForwardOrderAndProfiling) {
-  Model model(parse_model_json(kFanOutModel, "fan-out.json"), registry());
+  Model model(parse_model_json(kFanOutModel, "fan-out.json"), test::builtin_registry());
   EXPECT_EQ(model.output_shape(), Shape({3}));
   std::vector<std::string> names;
   for (Parameter* p : model.parameters()) names.push_back(p->name);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/layer_registry.h"
 
 namespace residual::test {
 
@@ -26,6 +27,12 @@ std::string error_of(Body body) {
 inline ::testing::AssertionResult has(const std::string& message, const std::string& part) {
   if (message.find(part) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "'" << part << "' is missing from: " << message;
+}
+
+// The built-in layers, made once per test process.
+inline const LayerRegistry& builtin_registry() {
+  static const LayerRegistry registry = LayerRegistry::with_builtins();
+  return registry;
 }
 
 // The repository root: CTest sets RESIDUAL_SOURCE_DIR; by hand, the build's own source

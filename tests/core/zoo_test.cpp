@@ -22,11 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-const LayerRegistry& registry() {
-  static const LayerRegistry r = LayerRegistry::with_builtins();
-  return r;
-}
-
 // -1: not checked.
 struct Expected {
   int64_t trainable = -1, non_trainable = -1, total = -1, macs = -1;
@@ -64,7 +59,7 @@ TEST_P(ZooModelTest, BuildsCountsAndRoundTrips) {
   int64_t macs = 0;
   json exported;
   {
-    const Model model(spec, registry());
+    const Model model(spec, test::builtin_registry());
     counts = count_parameters(model);
     macs = model.macs_per_sample();
     exported = model.to_json();
@@ -93,7 +88,7 @@ TEST_P(ZooModelTest, BuildsCountsAndRoundTrips) {
       EXPECT_EQ(macs, want.macs);
     }
   }
-  const Model reimported(exported, registry());
+  const Model reimported(exported, test::builtin_registry());
   const ParameterCounts again = count_parameters(reimported);
   EXPECT_EQ(again.trainable, counts.trainable);
   EXPECT_EQ(again.non_trainable, counts.non_trainable);
@@ -122,7 +117,7 @@ TEST(ZooTest, ResNet50V1WithClassesAndInputOverridden) {
   SpecOverrides overrides;
   overrides.classes = 6;
   overrides.input_hwc = {64, 64, 3};
-  const Model model(resolve_model_spec("resnet50-v1", overrides), registry());
+  const Model model(resolve_model_spec("resnet50-v1", overrides), test::builtin_registry());
   EXPECT_EQ(count_parameters(model).total(), 23'600'006);
   EXPECT_EQ(model.input_shape(), Shape({64, 64, 3}));
   EXPECT_EQ(model.output_shape(), Shape({6}));
@@ -132,7 +127,7 @@ TEST(ZooTest, ResNet50V1WithClassesAndInputOverridden) {
 TEST(ZooTest, ZeroInitResidualZeroesOneGammaPerBlock) {
   SpecOverrides overrides;
   overrides.zero_init_residual = true;
-  Model model(resolve_model_spec("resnet20", overrides), registry());
+  Model model(resolve_model_spec("resnet20", overrides), test::builtin_registry());
   int zeroed = 0;
   for (Parameter* p : model.parameters()) {
     if (p->name.find("/gamma") == std::string::npos) continue;
@@ -143,7 +138,7 @@ TEST(ZooTest, ZeroInitResidualZeroesOneGammaPerBlock) {
 }
 
 TEST(ZooTest, SummaryTotals) {
-  const Model model(resolve_model_spec("resnet20", {}), registry());
+  const Model model(resolve_model_spec("resnet20", {}), test::builtin_registry());
   const std::string summary = format_summary(model);
   EXPECT_TRUE(test::has(summary, "Trainable params: 269,722"));
   EXPECT_TRUE(test::has(summary, "(None, 32, 32, 3)"));
@@ -161,11 +156,11 @@ TEST(ZooTest, ModelFilesInTheRepositoryBuild) {
     if (entry.path().extension() != ".json") continue;
     ++files;
     SCOPED_TRACE(entry.path().string());
-    const Model model(resolve_model_spec(entry.path().string(), {}), registry());
+    const Model model(resolve_model_spec(entry.path().string(), {}), test::builtin_registry());
     EXPECT_GT(count_parameters(model).trainable, 0);
     const std::string stem = entry.path().stem().string();
     if (is_zoo_model(stem)) {
-      const Model zoo(resolve_model_spec(stem, {}), registry());
+      const Model zoo(resolve_model_spec(stem, {}), test::builtin_registry());
       EXPECT_EQ(count_parameters(model).total(), count_parameters(zoo).total());
       EXPECT_EQ(model.macs_per_sample(), zoo.macs_per_sample());
     }

@@ -22,8 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string tiny_model() { return source_dir() / "models" / "tiny-cnn.json"; }
-
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -51,10 +49,10 @@ std::string no_device_reason() {
 
 TEST(CliDevice, AMisspelledDeviceIsAParseErrorOfEveryCommand) {
   const std::vector<std::vector<std::string>> commands = {
-      train_args({"--model", tiny_model(), "--data", "synthetic:1x28x28:10"}),
+      train_args({"--model", tiny_cnn_model(), "--data", "synthetic:1x28x28:10"}),
       {"eval", "--checkpoint", "no-such-checkpoint"},
       {"predict", "--checkpoint", "no-such-checkpoint", "-o", "p.csv"},
-      {"bench", "--model", tiny_model(), "--batch-size", "2"}};
+      {"bench", "--model", tiny_cnn_model(), "--batch-size", "2"}};
   for (const auto& command : commands) {
     for (const std::string bad :
          {"gpu", "CUDA", "cuda:", "cuda:-1", "cuda:x", "cuda:0x", "cuda:99999"}) {
@@ -73,12 +71,12 @@ TEST(CliDevice, CudaWithoutAGpuIsOneLineAndWritesNothing) {
     TempDir tmp;
     const std::string ck = (tmp / "ck").string();
     const std::vector<std::vector<std::string>> commands = {
-        train_args({"--model", tiny_model(), "--data", "synthetic:1x28x28:10", "--checkpoint-dir",
-                    ck, "--metrics-file", ck + "/m.csv", "--device", device}),
+        train_args({"--model", tiny_cnn_model(), "--data", "synthetic:1x28x28:10",
+                    "--checkpoint-dir", ck, "--metrics-file", ck + "/m.csv", "--device", device}),
         train_args({"--resume", ck, "--device", device}),
         {"eval", "--checkpoint", ck, "--device", device},
         {"predict", "--checkpoint", ck, "-o", (tmp / "p.csv").string(), "--device", device},
-        {"bench", "--model", tiny_model(), "--batch-size", "2", "--device", device},
+        {"bench", "--model", tiny_cnn_model(), "--batch-size", "2", "--device", device},
         {"bench", "--all-reduce-mb", "1", "--device", device}};
     for (const auto& command : commands) {
       SCOPED_TRACE(command[0] + " " + command[1] + " --device " + device);
@@ -89,7 +87,7 @@ TEST(CliDevice, CudaWithoutAGpuIsOneLineAndWritesNothing) {
   TempDir config_dir, tmp;
   write_text(config_dir / "run.toml",
              "device = \"cuda\"\ncheckpoint-dir = \"" + (tmp / "ck").string() + "\"\n");
-  expect_error(run_cli(train_args({"--model", tiny_model(), "--data", "synthetic:1x28x28:10",
+  expect_error(run_cli(train_args({"--model", tiny_cnn_model(), "--data", "synthetic:1x28x28:10",
                                    "--config", (config_dir / "run.toml").string()})),
                {"--device cuda: ", no_device_reason()});
   EXPECT_TRUE(tmp.entries().empty()) << describe_listing(tmp.path());

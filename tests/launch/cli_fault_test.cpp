@@ -50,13 +50,13 @@ const std::vector<Fault> kFaults = {
     {"lost_write", "write", "1", "", "lie", "read back"},
 };
 
-std::string tiny_model() { return test_data("tiny-bn.json").string(); }
+std::string tiny_bn_model() { return test_data("tiny-bn.json").string(); }
 
 std::vector<std::string> train_command(const fs::path& ckpt, const fs::path& metrics,
                                        const std::string& epochs = "2") {
   return {"train",
           "--model",
-          tiny_model(),
+          tiny_bn_model(),
           "--data",
           "synthetic:1x4x4:2",
           "--batch-size",
@@ -91,7 +91,7 @@ struct Reference {
                dir / ("p" + std::string(ext))});
     }
     run_cli({"plot", "--metrics", metrics.string(), "-o", dir / "c.svg"});
-    run_cli({"export-model", "--model", tiny_model(), "-o", dir / "m.json"});
+    run_cli({"export-model", "--model", tiny_bn_model(), "-o", dir / "m.json"});
     predictions_csv = read_text(dir / "p.csv");
     predictions_h5 = read_text(dir / "p.h5");
     plot = read_text(dir / "c.svg");
@@ -280,7 +280,7 @@ TEST_P(CliFaultTest, Plot) {
 
 TEST_P(CliFaultTest, ExportModel) {
   const fs::path out = dir_ / "m.json";
-  expect_old_or_new(GetParam(), out, {"export-model", "--model", tiny_model(), "-o", out},
+  expect_old_or_new(GetParam(), out, {"export-model", "--model", tiny_bn_model(), "-o", out},
                     reference().model_json);
 }
 
@@ -315,7 +315,7 @@ TEST(CliFileSizeLimit, OutputsKeepTheirOlderVersion) {
       {{"predict", "--checkpoint", reference().ckpt.string(), "--threads", "1", "-o", dir / "p.h5"},
        "p.h5"},
       {{"plot", "--metrics", reference().metrics.string(), "-o", dir / "c.svg"}, "c.svg"},
-      {{"export-model", "--model", tiny_model(), "-o", dir / "m.json"}, "m.json"}};
+      {{"export-model", "--model", tiny_bn_model(), "-o", dir / "m.json"}, "m.json"}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.output);
     write_text(dir / c.output, "an older version\n");
@@ -398,7 +398,7 @@ TEST(CliTmpfs, EveryWriterOnAReadOnlyDirectoryFailsAtOnceAndChangesNothing) {
                     "Read-only file system");
   expect_error_line(run_cli({"plot", "--metrics", metrics.string(), "-o", mnt / "c.svg"}),
                     "Read-only file system");
-  expect_error_line(run_cli({"export-model", "--model", tiny_model(), "-o", mnt / "m.json"}),
+  expect_error_line(run_cli({"export-model", "--model", tiny_bn_model(), "-o", mnt / "m.json"}),
                     "Read-only file system");
   EXPECT_EQ(describe_listing(mnt) + describe_listing(ckpt), before);
 }

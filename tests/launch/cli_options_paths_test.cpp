@@ -21,12 +21,11 @@ namespace fs = std::filesystem;
 // A metrics file `residual plot` draws.
 constexpr char kMetrics[] = "epoch,train_loss,val_loss\n1,0.5,0.6\n2,0.4,0.5\n";
 
-std::string tiny_model() { return source_dir() / "models" / "tiny-cnn.json"; }
-
 std::vector<std::string> fast_train(std::vector<std::string> extra,
                                     const std::string& data = "synthetic:1x28x28:10") {
-  std::vector<std::string> args = {"train",    "--model", tiny_model(), "--data", data,
-                                   "--epochs", "1",       "--threads",  "1",      "--no-progress"};
+  std::vector<std::string> args = {
+      "train",    "--model", tiny_cnn_model(), "--data", data,
+      "--epochs", "1",       "--threads",      "1",      "--no-progress"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }

@@ -12,14 +12,13 @@
 namespace residual::cli_test {
 namespace {
 
-std::string tiny_model() { return source_dir() / "models" / "tiny-cnn.json"; }
-
 // A command that would run quickly if the option under test were accepted.
 std::vector<std::string> base_command(const std::string& command) {
   if (command == "train") {
-    return {"train", "--model", tiny_model(), "--data", "synthetic:1x28x28:10", "--no-progress"};
+    return {"train",        "--model", tiny_cnn_model(), "--data", "synthetic:1x28x28:10",
+            "--no-progress"};
   }
-  if (command == "bench") return {"bench", "--model", tiny_model(), "--batch-size", "2"};
+  if (command == "bench") return {"bench", "--model", tiny_cnn_model(), "--batch-size", "2"};
   if (command == "eval") return {"eval", "--checkpoint", "no-such-checkpoint"};
   if (command == "predict") return {"predict", "--checkpoint", "no-such-checkpoint", "-o", "p.csv"};
   return {command, "--model", "resnet20"};  // summary, export-model
@@ -94,7 +93,7 @@ TEST(CliOptionRangeTest, EveryNumericOptionNamesItsRange) {
 
 TEST(CliOptionRangeTest, HugeThreadCountIsRefusedBeforeOpenMpStarts) {
   // 100000 threads crashed inside libgomp (SIGSEGV) when oneDNN started them.
-  const CliResult r = run_cli({"bench", "--model", tiny_model(), "--batch-size", "2", "--steps",
+  const CliResult r = run_cli({"bench", "--model", tiny_cnn_model(), "--batch-size", "2", "--steps",
                                "1", "--warmup", "0", "--threads", "100000"},
                               20);
   expect_parse_error(r, {"--threads", "[1, 1024]"});

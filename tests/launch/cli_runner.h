@@ -65,6 +65,9 @@ CliResult run_cli_with(const std::vector<std::string>& args, const SpawnOptions&
 std::string cli_path();
 // The repository root (env RESIDUAL_SOURCE_DIR, else the one this test was built from).
 std::filesystem::path source_dir();
+
+// models/tiny-cnn.json, the smallest model the CLI tests train.
+inline std::string tiny_cnn_model() { return (source_dir() / "models" / "tiny-cnn.json").string(); }
 // tests/launch/data/<name>.
 std::filesystem::path test_data(const std::string& name);
 

@@ -31,7 +31,7 @@ void expect_totals(const std::string& out, const std::vector<std::string>& expec
   }
 }
 
-void expect_success(const CliResult& r) {
+void expect_quiet_success(const CliResult& r) {
   ASSERT_EQ(r.signal, 0) << describe(r);
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.err, "");
@@ -52,7 +52,7 @@ TEST_P(ZooSummaryTest, PrintsThePublishedTotals) {
   std::vector<std::string> args{"summary", "--model"};
   args.insert(args.end(), GetParam().args.begin(), GetParam().args.end());
   const CliResult r = run_cli(args);
-  expect_success(r);
+  expect_quiet_success(r);
   expect_totals(r.out, GetParam().expected);
   if (!GetParam().round_trip) return;
 
@@ -62,12 +62,12 @@ TEST_P(ZooSummaryTest, PrintsThePublishedTotals) {
   export_args.insert(export_args.end(), GetParam().args.begin(), GetParam().args.end());
   export_args.insert(export_args.end(), {"-o", dir / "model.json"});
   const CliResult exported = run_cli(export_args);
-  expect_success(exported);
+  expect_quiet_success(exported);
   EXPECT_EQ(exported.out, "") << "with -o nothing goes to standard output";
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"model.json"}) << "no .tmp left behind";
 
   const CliResult reread = run_cli({"summary", "--model", dir / "model.json"});
-  expect_success(reread);
+  expect_quiet_success(reread);
   expect_totals(reread.out, GetParam().expected);
   EXPECT_EQ(reread.out, r.out);
 }
@@ -101,7 +101,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(CliSummaryTest, ModelFileWithClassesAndInputOverrides) {
   const std::string tiny = source_dir() / "models" / "tiny-cnn.json";
   const CliResult plain = run_cli({"summary", "--model", tiny});
-  expect_success(plain);
+  expect_quiet_success(plain);
   // conv 8x1x3x3 = 72, BN 8 + 8 (+ 16 buffers), Dense 8*14*14 -> 10: 15,690.
   expect_totals(plain.out, {"Total params: 15,794", "Trainable params: 15,778",
                             "Non-trainable params: 16"});
@@ -109,7 +109,7 @@ TEST(CliSummaryTest, ModelFileWithClassesAndInputOverrides) {
 
   // 14x14 input, 3 classes: Dense 8*7*7 -> 3 = 1,179.
   const CliResult r = run_cli({"summary", "--model", tiny, "--classes", "3", "--input", "1x14x14"});
-  expect_success(r);
+  expect_quiet_success(r);
   expect_totals(r.out, {"Total params: 1,283", "Trainable params: 1,267"});
   EXPECT_NE(r.out.find("(None, 14, 14, 1)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("(None, 3)"), std::string::npos) << r.out;
@@ -119,7 +119,7 @@ TEST(CliSummaryTest, ResNet50AcceptsA16PixelInputBecauseItsPaddingIsSame) {
   // Every stride-2 layer of resnet50 pads "same", so sizes go 16, 8, 4, 2, 1, 1 and never
   // reach 0 (as in PyTorch and Keras): this must work, not fail as "too small".
   const CliResult r = run_cli({"summary", "--model", "resnet50", "--input", "3x16x16"});
-  expect_success(r);
+  expect_quiet_success(r);
   EXPECT_NE(line_starting(r.out, "res5c_relu (ReLU)").find("(None, 1, 1, 2048)"),
             std::string::npos)
       << r.out;
@@ -129,9 +129,9 @@ TEST(CliSummaryTest, ResNet50AcceptsA16PixelInputBecauseItsPaddingIsSame) {
 TEST(CliExportTest, StandardOutputEqualsTheFileAndIsAModel) {
   TempDir dir;
   const CliResult to_stdout = run_cli({"export-model", "--model", "resnet20"});
-  expect_success(to_stdout);
+  expect_quiet_success(to_stdout);
   const CliResult to_file = run_cli({"export-model", "--model", "resnet20", "-o", dir / "m.json"});
-  expect_success(to_file);
+  expect_quiet_success(to_file);
   EXPECT_EQ(read_text(dir / "m.json"), to_stdout.out);
 
   const nlohmann::json spec = nlohmann::json::parse(to_stdout.out);
@@ -146,8 +146,9 @@ TEST(CliExportTest, ExportingAnExportedFileChangesNothing) {
   // The first export fills every default in; from then on the file is a fixed point.
   TempDir dir;
   const std::string tiny = source_dir() / "models" / "tiny-cnn.json";
-  expect_success(run_cli({"export-model", "--model", tiny, "-o", dir / "once.json"}));
-  expect_success(run_cli({"export-model", "--model", dir / "once.json", "-o", dir / "twice.json"}));
+  expect_quiet_success(run_cli({"export-model", "--model", tiny, "-o", dir / "once.json"}));
+  expect_quiet_success(
+      run_cli({"export-model", "--model", dir / "once.json", "-o", dir / "twice.json"}));
   const std::string once = read_text(dir / "once.json");
   EXPECT_EQ(once, read_text(dir / "twice.json"));
   const nlohmann::json conv = nlohmann::json::parse(once).at("layers").at(1);
@@ -159,7 +160,7 @@ TEST(CliExportTest, ExportingAnExportedFileChangesNothing) {
 TEST(CliExportTest, OverwritesAnExistingFile) {
   TempDir dir;
   write_text(dir / "m.json", "old contents");
-  expect_success(run_cli({"export-model", "--model", "resnet20", "-o", dir / "m.json"}));
+  expect_quiet_success(run_cli({"export-model", "--model", "resnet20", "-o", dir / "m.json"}));
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"m.json"});
   const nlohmann::json spec = nlohmann::json::parse(read_text(dir / "m.json"));
   EXPECT_EQ(spec.at("name"), "resnet20");

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/launch/cli_expect.h"
 #include "tests/launch/train_test_util.h"
 
 namespace residual::cli_test {
@@ -15,19 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kErrorPrefix[] = "residual: error: ";
-
 // One line on stderr, "residual: error: ...", containing every needle; no training done.
-void expect_error(const CliResult& r, const std::vector<std::string>& needles) {
-  ASSERT_EQ(r.signal, 0) << describe(r);
-  EXPECT_NE(r.exit_code, 0) << describe(r);
-  const std::vector<std::string> lines = lines_of(r.err);
-  ASSERT_EQ(lines.size(), 1u) << describe(r);
-  EXPECT_EQ(lines[0].rfind(kErrorPrefix, 0), 0u) << lines[0];
-  for (const std::string& needle : needles) {
-    EXPECT_NE(lines[0].find(needle), std::string::npos)
-        << "'" << needle << "' not in: " << lines[0];
-  }
+void expect_refused_before_training(const CliResult& r, const std::vector<std::string>& needles) {
+  expect_error(r, needles, Output::kAllowed);
   EXPECT_EQ(r.out.find("epoch "), std::string::npos) << "it trained anyway:\n" << r.out;
 }
 
@@ -58,8 +49,9 @@ class TrainCheckpointErrorTest : public ::testing::Test {
 };
 
 TEST_F(TrainCheckpointErrorTest, StrictInitFromListsEveryMismatchWithBothShapes) {
-  expect_error(run_cli(seven_class_args(checkpoint())),
-               {checkpoint(), "fc/kernel", "7x64", "4x64", "fc/bias", "--non-strict"});
+  expect_refused_before_training(
+      run_cli(seven_class_args(checkpoint())),
+      {checkpoint(), "fc/kernel", "7x64", "4x64", "fc/bias", "--non-strict"});
 }
 
 TEST_F(TrainCheckpointErrorTest, NonStrictInitFromLoadsTheRestAndSaysWhatItSkipped) {
@@ -80,9 +72,9 @@ TEST_F(TrainCheckpointErrorTest, NonStrictInitFromLoadsTheRestAndSaysWhatItSkipp
 TEST_F(TrainCheckpointErrorTest, ResumeOfANonexistentPath) {
   const std::string before = describe_listing(dir_);
   const std::string missing = (tmp_ / "no-such-run").string();
-  expect_error(run_cli(train_args(
-                   {"--resume", missing, "--epochs", "2", "--checkpoint-dir", dir_.string()})),
-               {missing, "does not exist"});
+  expect_refused_before_training(run_cli(train_args({"--resume", missing, "--epochs", "2",
+                                                     "--checkpoint-dir", dir_.string()})),
+                                 {missing, "does not exist"});
   EXPECT_EQ(describe_listing(dir_), before);
   EXPECT_FALSE(fs::exists(missing));
 }
@@ -92,9 +84,9 @@ TEST_F(TrainCheckpointErrorTest, ResumeOfADirectoryWithoutCheckpoints) {
   fs::create_directory(empty);
   write_text(empty / "notes.txt", "not a checkpoint\n");
   const std::string before = describe_listing(empty);
-  expect_error(run_cli(train_args({"--resume", empty.string(), "--epochs", "2", "--checkpoint-dir",
-                                   empty.string()})),
-               {empty.string(), "latest"});
+  expect_refused_before_training(run_cli(train_args({"--resume", empty.string(), "--epochs", "2",
+                                                     "--checkpoint-dir", empty.string()})),
+                                 {empty.string(), "latest"});
   EXPECT_EQ(describe_listing(empty), before);
 }
 
@@ -107,9 +99,9 @@ TEST_F(TrainCheckpointErrorTest, ResumeOfATruncatedFile) {
     const fs::path cut = tmp_ / "cut.h5";
     write_text(cut, text.substr(0, size));
     const std::string before = describe_listing(dir_);
-    expect_error(run_cli(train_args({"--resume", cut.string(), "--epochs", "2", "--checkpoint-dir",
-                                     dir_.string()})),
-                 {cut.string()});
+    expect_refused_before_training(run_cli(train_args({"--resume", cut.string(), "--epochs", "2",
+                                                       "--checkpoint-dir", dir_.string()})),
+                                   {cut.string()});
     EXPECT_EQ(describe_listing(dir_), before);
   }
 }
@@ -120,9 +112,9 @@ TEST_F(TrainCheckpointErrorTest, ResumeOfADirectoryWhoseLatestIsTruncated) {
   write_text(dir_ / "ckpt-e0002-s000000064.h5", text.substr(0, text.size() / 2));
   write_text(dir_ / "latest", "ckpt-e0002-s000000064.h5\n");
   const std::string before = describe_listing(dir_);
-  expect_error(run_cli(train_args({"--resume", dir_.string(), "--epochs", "3", "--checkpoint-dir",
-                                   dir_.string()})),
-               {(dir_ / "ckpt-e0002-s000000064.h5").string()});
+  expect_refused_before_training(run_cli(train_args({"--resume", dir_.string(), "--epochs", "3",
+                                                     "--checkpoint-dir", dir_.string()})),
+                                 {(dir_ / "ckpt-e0002-s000000064.h5").string()});
   EXPECT_EQ(describe_listing(dir_), before);
 }
 
@@ -138,7 +130,8 @@ TEST_F(TrainCheckpointErrorTest, ResumeRefusesOptionsThatWouldChangeTheRun) {
     std::vector<std::string> args = {"--resume", dir_.string(),      "--epochs",
                                      "2",        "--checkpoint-dir", dir_.string()};
     args.insert(args.end(), change.begin(), change.end());
-    expect_error(run_cli(train_args(args)), {change[0], "cannot be changed when resuming"});
+    expect_refused_before_training(run_cli(train_args(args)),
+                                   {change[0], "cannot be changed when resuming"});
   }
   EXPECT_EQ(describe_listing(dir_), before);
 }

@@ -100,20 +100,20 @@ TEST_P(ActivationTest, Sigmoid) {
   EXPECT_TRUE(ref::matches(dx, want_dx));
 }
 
-std::string shape_name(const ::testing::TestParamInfo<Dims>& info) {
+std::string activation_shape_name(const ::testing::TestParamInfo<Dims>& info) {
   std::string name;
   for (int64_t d : info.param) name += (name.empty() ? "" : "x") + std::to_string(d);
   return "Shape" + name;
 }
 
-std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<Dims>>& info) {
-  return op_test::with_device_name(info, shape_name);
+std::string activation_shape_device_name(const ::testing::TestParamInfo<WithDevice<Dims>>& info) {
+  return op_test::with_device_name(info, activation_shape_name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ActivationTest,
                          op_test::with_every_device(::testing::Values(Dims{3, 5, 4, 7},
                                                                       Dims{4, 32, 32, 9})),
-                         shape_device_name);
+                         activation_shape_device_name);
 
 // x and dy on the host; the op runs on `device`.
 void check_softmax(Device device, const Tensor& x, const Tensor& dy) {

@@ -82,10 +82,12 @@ TEST_P(AdamTest, ThreeStepsMatchPyTorch) { check_three_steps(device(), c(), 257)
 // Past the CPU kernel's single-thread cutoff, and many blocks on a GPU.
 TEST_P(AdamTest, ThreeStepsMatchPyTorchLarge) { check_three_steps(device(), c(), 40000); }
 
-std::string case_name(const ::testing::TestParamInfo<AdamCase>& info) { return info.param.name; }
+std::string adam_case_name(const ::testing::TestParamInfo<AdamCase>& info) {
+  return info.param.name;
+}
 
-std::string case_device_name(const ::testing::TestParamInfo<WithDevice<AdamCase>>& info) {
-  return op_test::with_device_name(info, case_name);
+std::string adam_case_device_name(const ::testing::TestParamInfo<WithDevice<AdamCase>>& info) {
+  return op_test::with_device_name(info, adam_case_name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, AdamTest,
@@ -93,7 +95,7 @@ INSTANTIATE_TEST_SUITE_P(Configs, AdamTest,
                              AdamCase{"Plain", config(1e-2f, 0.f, false)},
                              AdamCase{"L2WeightDecay", config(1e-2f, 0.1f, false)},
                              AdamCase{"AdamW", config(1e-2f, 0.1f, true)})),
-                         case_device_name);
+                         adam_case_device_name);
 
 }  // namespace
 }  // namespace residual

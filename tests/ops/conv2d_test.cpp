@@ -237,17 +237,17 @@ TEST_P(Conv2dTest, RepeatedCallsSeeNewData) {
   EXPECT_TRUE(ref::matches(y, forward_reference(true)));
 }
 
-std::string case_name(const ::testing::TestParamInfo<ConvCase>& info) {
+std::string conv2d_case_name(const ::testing::TestParamInfo<ConvCase>& info) {
   return info.param.name;
 }
 
-std::string case_device_name(const ::testing::TestParamInfo<WithDevice<ConvCase>>& info) {
-  return op_test::with_device_name(info, case_name);
+std::string conv2d_case_device_name(const ::testing::TestParamInfo<WithDevice<ConvCase>>& info) {
+  return op_test::with_device_name(info, conv2d_case_name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, Conv2dTest,
                          op_test::with_every_device(::testing::ValuesIn(cases())),
-                         case_device_name);
+                         conv2d_case_device_name);
 
 }  // namespace
 }  // namespace residual

@@ -102,20 +102,20 @@ TEST_P(DenseTest, BackwardWeightsAndBias) { check_backward_weights(true); }
 
 TEST_P(DenseTest, BackwardWeightsWithoutBias) { check_backward_weights(false); }
 
-std::string shape_name(const ::testing::TestParamInfo<DenseParam>& info) {
+std::string dense_shape_name(const ::testing::TestParamInfo<DenseParam>& info) {
   return "N" + std::to_string(std::get<0>(info.param)) + "In" +
          std::to_string(std::get<1>(info.param)) + "Out" + std::to_string(std::get<2>(info.param));
 }
 
-std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<DenseParam>>& info) {
-  return op_test::with_device_name(info, shape_name);
+std::string dense_shape_device_name(const ::testing::TestParamInfo<WithDevice<DenseParam>>& info) {
+  return op_test::with_device_name(info, dense_shape_name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, DenseTest,
                          op_test::with_every_device(::testing::Values(
                              DenseParam{5, 37, 19}, DenseParam{1, 7, 3}, DenseParam{16, 64, 10},
                              DenseParam{3, 1, 5}, DenseParam{9, 100, 1})),
-                         shape_device_name);
+                         dense_shape_device_name);
 
 }  // namespace
 }  // namespace residual

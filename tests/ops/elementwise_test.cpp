@@ -125,18 +125,18 @@ TEST_P(ChannelScaleTest, BackwardOnlyOne) {
   EXPECT_TRUE(ref::matches(ds, want_ds())) << "ds alone";
 }
 
-std::string shape_name(const ::testing::TestParamInfo<Dims>& info) {
+std::string elementwise_shape_name(const ::testing::TestParamInfo<Dims>& info) {
   return "Shape" + Shape(info.param).str();
 }
 
-std::string shape_device_name(const ::testing::TestParamInfo<WithDevice<Dims>>& info) {
-  return op_test::with_device_name(info, shape_name);
+std::string elementwise_shape_device_name(const ::testing::TestParamInfo<WithDevice<Dims>>& info) {
+  return op_test::with_device_name(info, elementwise_shape_name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ChannelScaleTest,
                          op_test::with_every_device(::testing::Values(Dims{3, 4, 5, 6},
                                                                       Dims{2, 1, 1, 9}, kLarge)),
-                         shape_device_name);
+                         elementwise_shape_device_name);
 
 class GlobalAvgPoolTest : public ::testing::TestWithParam<WithDevice<Dims>> {};
 
@@ -166,7 +166,7 @@ TEST_P(GlobalAvgPoolTest, ForwardAndBackward) {
 INSTANTIATE_TEST_SUITE_P(Shapes, GlobalAvgPoolTest,
                          op_test::with_every_device(::testing::Values(Dims{3, 7, 5, 11},
                                                                       Dims{2, 1, 1, 4}, kLarge)),
-                         shape_device_name);
+                         elementwise_shape_device_name);
 
 }  // namespace
 }  // namespace residual

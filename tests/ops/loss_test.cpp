@@ -40,10 +40,12 @@ struct SoftmaxCase {
 
 void PrintTo(const SoftmaxCase& c, std::ostream* out) { *out << c.name; }
 
-std::string case_name(const ::testing::TestParamInfo<SoftmaxCase>& info) { return info.param.name; }
+std::string loss_case_name(const ::testing::TestParamInfo<SoftmaxCase>& info) {
+  return info.param.name;
+}
 
-std::string case_device_name(const ::testing::TestParamInfo<WithDevice<SoftmaxCase>>& info) {
-  return op_test::with_device_name(info, case_name);
+std::string loss_case_device_name(const ::testing::TestParamInfo<WithDevice<SoftmaxCase>>& info) {
+  return op_test::with_device_name(info, loss_case_name);
 }
 
 class SoftmaxCrossEntropyTest : public ::testing::TestWithParam<WithDevice<SoftmaxCase>> {};
@@ -101,7 +103,7 @@ const SoftmaxCase kSoftmaxCases[] = {
 
 INSTANTIATE_TEST_SUITE_P(Cases, SoftmaxCrossEntropyTest,
                          op_test::with_every_device(::testing::ValuesIn(kSoftmaxCases)),
-                         case_device_name);
+                         loss_case_device_name);
 
 // Suites of single cases, run on every device.
 class SoftmaxCrossEntropyDeviceTest : public ::testing::TestWithParam<Device> {};

@@ -88,12 +88,10 @@ TEST_P(SgdTest, ThreeStepsMatchPyTorch) { check_three_steps(device(), c(), 257);
 
 TEST_P(SgdTest, ThreeStepsMatchPyTorchLarge) { check_three_steps(device(), c(), 40000); }
 
-std::string case_name(const ::testing::TestParamInfo<SgdCase>& info) {
-  return info.param.name;
-}
+std::string sgd_case_name(const ::testing::TestParamInfo<SgdCase>& info) { return info.param.name; }
 
-std::string case_device_name(const ::testing::TestParamInfo<WithDevice<SgdCase>>& info) {
-  return op_test::with_device_name(info, case_name);
+std::string sgd_case_device_name(const ::testing::TestParamInfo<WithDevice<SgdCase>>& info) {
+  return op_test::with_device_name(info, sgd_case_name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, SgdTest,
@@ -103,7 +101,7 @@ INSTANTIATE_TEST_SUITE_P(Configs, SgdTest,
                              SgdCase{"MomentumWeightDecay", config(0.05f, 0.9f, 0.05f, false)},
                              SgdCase{"Nesterov", config(0.1f, 0.9f, 0.f, true)},
                              SgdCase{"NesterovWeightDecay", config(0.2f, 0.8f, 0.1f, true)})),
-                         case_device_name);
+                         sgd_case_device_name);
 
 }  // namespace
 }  // namespace residual
