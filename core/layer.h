@@ -7,6 +7,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace residual {
@@ -35,6 +36,8 @@ struct PassContext {
   // micro-batch, starts past 0): per-sample random streams (dropout) follow the sample,
   // so k ranks draw exactly one process's masks.
   int64_t first_sample = 0;
+  // Arithmetic of convolutions and dense layers (core/precision.h); bf16 on the CPU only.
+  Precision precision = Precision::kFloat32;
 };
 
 // A node's computation. Shapes passed to build() exclude the batch dimension and are

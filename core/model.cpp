@@ -204,6 +204,9 @@ const Tensor& Model::forward(const Tensor& x, const PassContext& ctx) {
                  x.shape().str());
   RESIDUAL_CHECK(x.device() == device_, "model '", name_, "' is on ", device_.str(),
                  " but its input is on ", x.device().str(), ": move one of them (.to())");
+  RESIDUAL_CHECK(ctx.precision == Precision::kFloat32 || device_.is_cpu(), "model '", name_,
+                 "' is on ", device_.str(), ": ", precision_name(ctx.precision),
+                 " precision runs on the CPU only");
   std::vector<const Tensor*> in;
   for (int i : order_) {
     ModelNode& node = nodes_[i];

@@ -12,6 +12,7 @@
 #include "launch/distributed_options.h"
 #include "launch/option_checks.h"
 #include "launch/path_checks.h"
+#include "launch/precision_option.h"
 #include "ops/ops.h"
 
 namespace residual {
@@ -31,6 +32,16 @@ void add_device_option(CLI::App& command, std::string& device) {
             return is_device_spelling(value) ? "" : "'" + value + "' is not cpu, cuda or cuda:N";
           },
           "cpu|cuda|cuda:N"))
+      ->capture_default_str();
+}
+
+void add_precision_option(CLI::App& command, std::string& precision) {
+  command
+      .add_option("--precision", precision,
+                  "fp32 | bf16 (mixed precision on the CPU: bf16 convolutions and dense layers "
+                  "accumulating in fp32; fp32 weights, batch norm and optimizer; needs a CPU "
+                  "with AVX512-BF16 or AMX)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
 }
 
@@ -69,9 +80,11 @@ void add_bench_command(CLI::App& app) {
   command->add_option("--bucket-cap-mb", o->config.bucket_cap_mb, "gradient bucket size in MB")
       ->check(CLI::Range(0.001, 4096.0))->capture_default_str();
   add_device_option(*command, o->config.device);
+  add_precision_option(*command, o->config.precision);
   add_threads_option(*command, o->threads);
   command->callback([o] {
     resolve_device(o->config.device);  // a device this process cannot use: one line, no work
+    resolve_precision(o->config.precision, o->config.device);  // likewise a precision
     check_model_argument(o->config.model);
     if (!o->input.empty()) o->config.input_hwc = parse_input_shape(o->input);
     apply_threads(o->threads);

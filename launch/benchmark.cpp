@@ -14,6 +14,7 @@
 #include "distributed/job.h"
 #include "distributed/sync_batch_norm.h"
 #include "launch/device_option.h"
+#include "launch/precision_option.h"
 #include "launch/train_step.h"
 #include "ops/ops.h"
 
@@ -40,6 +41,7 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
   overrides.classes = config.classes;
   overrides.input_hwc = config.input_hwc;
   const Device device = resolve_device(config.device);
+  const Precision precision = resolve_precision(config.precision, config.device);
   Model model(resolve_model_spec(config.model, overrides), LayerRegistry::with_builtins());
   model.initialize(config.seed);
   model.to(device);  // before the optimizer and the reducer, which hold its tensors
@@ -77,12 +79,14 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
   TrainStep train_step(model, optimizer, gradients, sync_bn.get(), sc);
 
   log << "bench model=" << model.name() << " input=" << in.str() << " batch=" << config.batch_size
-      << " ranks=" << k << " device=" << device.str() << " threads=" << ops::num_threads()
+      << " ranks=" << k << " device=" << device.str() << " precision="
+      << precision_name(precision) << " threads=" << ops::num_threads()
       << " params=" << with_commas(count_parameters(model).trainable)
       << " buckets=" << train_step.reducer().bucket_count() << (config.sync_bn ? " sync_bn" : "") << "\n";
   std::vector<double> fwd, loss_t, bwd, upd, step, reduce, exposed;
   PassContext ctx;
   ctx.training = true;
+  ctx.precision = precision;
   for (int s = 0; s < config.warmup + config.steps; ++s) {
     ctx.step = static_cast<uint64_t>(s);
     world.barrier("bench step start");  // every rank's step time covers the same step

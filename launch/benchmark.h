@@ -18,6 +18,7 @@ struct BenchConfig {
   uint64_t seed = 0;
   bool profile = false;  // print time per layer type and phase
   std::string device = "cpu";  // cpu | cuda | cuda:N (launch/device_option.h)
+  std::string precision = "fp32";  // fp32 | bf16 (launch/precision_option.h)
 };
 
 // Medians over the timed steps, in milliseconds. On a GPU the phases are host times

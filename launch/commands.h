@@ -24,6 +24,9 @@ void apply_threads(int threads);
 // the spelling is checked here, whether the device can be used by resolve_device
 // (launch/device_option.h) when the command runs.
 void add_device_option(CLI::App& command, std::string& device);
+// --precision fp32 | bf16 (default fp32), shared by the same four; whether this machine can
+// run it is resolve_precision's check (launch/precision_option.h) when the command runs.
+void add_precision_option(CLI::App& command, std::string& precision);
 // --data and the HDF5 dataset options.
 void add_data_options(CLI::App& command, std::string& data, DataOptions& options);
 

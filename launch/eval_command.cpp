@@ -8,6 +8,7 @@
 #include "launch/evaluation.h"
 #include "launch/inference.h"
 #include "launch/path_checks.h"
+#include "launch/precision_option.h"
 
 namespace residual {
 namespace {
@@ -21,6 +22,7 @@ void add_inference_options(CLI::App& command, InferenceConfig& c, int& threads) 
   command.add_option("--batch-size", c.batch_size, "images per batch")
       ->check(kBatchSize)->capture_default_str();
   add_device_option(command, c.device);
+  add_precision_option(command, c.precision);
   add_threads_option(command, threads);
 }
 
@@ -36,10 +38,11 @@ void add_eval_command(CLI::App& app) {
   add_inference_options(*cmd, o->c, o->threads);
   cmd->callback([o] {
     resolve_device(o->c.device);  // a device this process cannot use: one line, no work
+    resolve_precision(o->c.precision, o->c.device);
     check_checkpoint_argument(o->c.checkpoint);
     apply_threads(o->threads);
     InferenceSetup s = load_for_inference(o->c);
-    const EvalResult r = evaluate(*s.model, *s.loader);
+    const EvalResult r = evaluate(*s.model, *s.loader, s.precision);
     std::printf("eval %s\n  checkpoint %s\n  loss %.4f  top1 %.4f  top5 %.4f  (%lld images)\n",
                 s.data->description().c_str(), s.checkpoint_path.c_str(), r.loss, r.top1, r.top5,
                 static_cast<long long>(r.samples));
@@ -59,6 +62,7 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "output file: .csv or .h5")->required();
   cmd->callback([o] {
     resolve_device(o->c.device);  // before the output is checked (or anything written)
+    resolve_precision(o->c.precision, o->c.device);
     check_checkpoint_argument(o->c.checkpoint);
     check_output_file(o->output, "-o");  // never a checkpoint, the one read included
     apply_threads(o->threads);

@@ -60,9 +60,10 @@ LossOutcome compute_loss(const Tensor& logits, const Tensor& labels, float label
   return out;
 }
 
-EvalResult evaluate(Model& model, DataLoader& loader) {
+EvalResult evaluate(Model& model, DataLoader& loader, Precision precision) {
   PassContext ctx;
   ctx.training = false;
+  ctx.precision = precision;
   loader.start_epoch(0);
   LossBuffers buffers;
   Tensor device_images;

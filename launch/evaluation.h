@@ -34,6 +34,7 @@ struct EvalResult {
 };
 // Inference-mode pass over one epoch of `loader` (no augmentation, BN running stats),
 // each batch copied to the model's device.
-EvalResult evaluate(Model& model, DataLoader& loader);
+EvalResult evaluate(Model& model, DataLoader& loader,
+                    Precision precision = Precision::kFloat32);
 
 }  // namespace residual

@@ -12,6 +12,7 @@
 #include "launch/device_option.h"
 #include "launch/evaluation.h"
 #include "launch/model_state.h"
+#include "launch/precision_option.h"
 #include "launch/train_config.h"
 #include "ops/ops.h"
 
@@ -22,6 +23,7 @@ InferenceSetup load_for_inference(const InferenceConfig& config) {
   RESIDUAL_CHECK(config.batch_size > 0, "--batch-size must be positive");
   const Device device = resolve_device(config.device);
   InferenceSetup s;
+  s.precision = resolve_precision(config.precision, config.device);
   s.checkpoint_path = CheckpointStore::resolve(config.checkpoint);
   const Checkpoint checkpoint = read_checkpoint(s.checkpoint_path);
   const TrainConfig trained = train_config_from_json(checkpoint.config);
@@ -55,6 +57,7 @@ int64_t write_predictions(InferenceSetup& s, const std::string& output) {
   const int64_t outputs = classes == 1 ? 2 : classes;  // a binary model: p(0), p(1)
   PredictionWriter writer(output, s.data->size(), outputs);
   PassContext ctx;
+  ctx.precision = s.precision;
   Tensor probabilities, device_images, host_logits;
   s.loader->start_epoch(0);
   while (const Batch* batch = s.loader->next()) {

@@ -17,6 +17,7 @@ struct InferenceConfig {
   std::string split = "test";  // test | train
   int64_t batch_size = 256;
   std::string device = "cpu";  // cpu | cuda | cuda:N (launch/device_option.h)
+  std::string precision = "fp32";  // fp32 | bf16 (launch/precision_option.h)
 };
 
 struct InferenceSetup {
@@ -24,6 +25,7 @@ struct InferenceSetup {
   std::unique_ptr<Dataset> data;
   std::unique_ptr<DataLoader> loader;  // in order, no augmentation, every sample
   std::string checkpoint_path;
+  Precision precision = Precision::kFloat32;
 };
 
 // The model is read on the host and then moved to config.device.

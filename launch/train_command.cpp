@@ -15,6 +15,7 @@
 #include "launch/commands.h"
 #include "launch/config_file.h"
 #include "launch/device_option.h"
+#include "launch/precision_option.h"
 #include "launch/distributed_options.h"
 #include "launch/option_checks.h"
 #include "launch/trainer.h"
@@ -49,7 +50,7 @@ std::unique_ptr<Checkpoint> resumed_run(const CLI::App& command, TrainConfig& co
       "--resume", "--epochs", "--checkpoint-dir", "--checkpoint-every-epochs",
       "--checkpoint-every-steps", "--keep-last", "--metrics-file", "--metrics-timing",
       "--log-every", "--no-progress", "--threads", "--workers", "--config", "--comm-timeout",
-      "--device"};
+      "--device", "--precision"};
   // (--mean/--std are part of what the run computes: they are saved and not changeable.)
   for (const CLI::Option* option : command.get_options()) {
     if (option->count() > 0 && kMayChange.count(option->get_name()) == 0) {
@@ -80,6 +81,8 @@ std::unique_ptr<Checkpoint> resumed_run(const CLI::App& command, TrainConfig& co
   if (command.get_option("--log-every")->count() > 0) saved.log_every = config.log_every;
   saved.workers = config.workers;
   saved.device = config.device;  // never saved: a run continues on the device it is given
+  if (command.get_option("--precision")->count() > 0) saved.precision = config.precision;
+  resolve_precision(saved.precision, saved.device);  // a bf16 run resumed where bf16 cannot run
   saved.progress_bar = config.progress_bar;
   saved.resume = path;
   RESIDUAL_CHECK(checkpoint->epoch < saved.epochs || checkpoint->batch_in_epoch > 0, "checkpoint '",
@@ -207,12 +210,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--no-progress", o->no_bar, "no live progress bar on a terminal");
   add_distributed_options(*cmd, c);
   add_device_option(*cmd, c.device);
+  add_precision_option(*cmd, c.precision);
   add_threads_option(*cmd, o->threads);
   cmd->callback([o, cmd] {
     if (!o->config_file.empty()) apply_config_file(*cmd, o->config_file);
     // First: a device this process cannot use is one line before anything is made
     // (check_train_config creates the checkpoint directory).
     resolve_device(o->c.device);
+    resolve_precision(o->c.precision, o->c.device);
     check_train_config(o->c);
     apply_threads(o->threads);
     o->c.progress_bar = !o->no_bar;

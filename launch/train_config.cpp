@@ -50,6 +50,7 @@ void for_each_field(Config& c, Visit&& visit) {
   visit("sync_bn", c.sync_bn);
   visit("sync_bn_group_size", c.sync_bn_group_size);
   visit("accumulate", c.accumulate);
+  visit("precision", c.precision);
   visit("bucket_cap_mb", c.bucket_cap_mb);
   visit("comm_timeout_s", c.comm_timeout_s);
   visit("checkpoint_every_epochs", c.checkpoint.every_epochs);

@@ -59,6 +59,9 @@ struct TrainConfig {
   // it changes where a run computes, not what, so a run trained on a GPU resumes on the
   // CPU and the reverse (to_json leaves it out).
   std::string device = "cpu";
+  // fp32 | bf16 (launch/precision_option.h). Saved, so a resumed run computes as before,
+  // and changeable on --resume (the checkpoint's weights are fp32 either way).
+  std::string precision = "fp32";
   // Output
   std::string metrics_file;  // .csv or .jsonl
   bool metrics_timing = false;  // add images_per_s and seconds (not reproducible)

@@ -15,6 +15,7 @@
 #include "distributed/sync_batch_norm.h"
 #include "io/metrics_writer.h"
 #include "launch/device_option.h"
+#include "launch/precision_option.h"
 #include "launch/evaluation.h"
 #include "launch/model_state.h"
 #include "launch/progress.h"
@@ -58,7 +59,8 @@ AugmentConfig augment_for(const TrainConfig& c, const Dataset& data) {
 
 Trainer::Trainer(const TrainConfig& config, std::ostream& out,
                  std::unique_ptr<Checkpoint> resumed, Communicator& world)
-    : config_(config), out_(out), world_(world), device_(resolve_device(config.device)) {
+    : config_(config), out_(out), world_(world), device_(resolve_device(config.device)),
+      precision_(resolve_precision(config.precision, config.device)) {
   // A resumed run continues the saved one: the caller (the train command) has read the
   // checkpoint and merged its configuration; its model and state are restored here.
   // Everything is built and restored on the host, then moved to the device at once.
@@ -232,6 +234,7 @@ bool Trainer::train_epoch(int64_t epoch, EpochRecord& record) {
   PassContext ctx;
   ctx.training = true;
   ctx.seed = config_.seed;
+  ctx.precision = precision_;
   double& loss_sum = loss_sum_in_epoch_;
   int64_t& correct = correct_in_epoch_;
   int64_t& samples = samples_in_epoch_;
@@ -308,7 +311,7 @@ bool Trainer::synchronize_step(const StepResult& step) {
 }
 
 EvalResult Trainer::evaluate_all_ranks() {
-  EvalResult local = evaluate(*model_, *val_loader_);
+  EvalResult local = evaluate(*model_, *val_loader_, precision_);
   // Each rank saw its share of every held-out batch, once: the sums are the whole set.
   double sums[4] = {local.loss * local.samples, local.top1 * local.samples, local.top5 * local.samples,
                     static_cast<double>(local.samples)};

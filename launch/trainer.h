@@ -68,6 +68,7 @@ class Trainer {
   std::ostream& out_;
   Communicator& world_;
   Device device_;  // config_.device resolved for this rank
+  Precision precision_;  // config_.precision resolved
   std::unique_ptr<Communicator> bn_group_;
   std::unique_ptr<ReplicaSum> sync_bn_;
   std::unique_ptr<TrainStep> step_;

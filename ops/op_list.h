@@ -41,4 +41,5 @@
   X(SgdStepFn, sgd_step) \
   X(AdamStepFn, adam_step) \
   X(SquaredNormFn, squared_norm) \
-  X(ScaleInplaceFn, scale_inplace)
+  X(ScaleInplaceFn, scale_inplace) \
+  X(CastFn, cast)

@@ -9,6 +9,7 @@
 // Layouts: images N x H x W x C (channels last); convolution kernels
 // Cout x Cin/groups x kH x kW; dense kernels out x in.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -20,6 +21,17 @@ namespace residual::ops {
 void set_num_threads(int threads);
 int num_threads();
 
+// Whether this CPU runs bf16 convolutions and matrix products natively (AVX512-BF16 or
+// AMX-BF16), and the instruction set oneDNN picked here ("avx512_core_amx", "avx2", ...;
+// ONEDNN_MAX_CPU_ISA lowers it). Without native support oneDNN 2.6 refuses bf16
+// primitives (on AVX2) or emulates them slower than fp32 (on plain AVX-512), so the
+// bf16 path is refused there rather than run slowly.
+struct CpuBf16Support {
+  bool native = false;
+  std::string isa;
+};
+CpuBf16Support cpu_bf16_support();
+
 struct Conv2dGeometry {
   int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0;
   int64_t out_h = 0, out_w = 0, out_c = 0;
@@ -28,6 +40,8 @@ struct Conv2dGeometry {
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
   int64_t groups = 1;
 };
+// x and w are both float32, or both bfloat16 (mixed precision: products accumulate in
+// fp32); y, bias, dx, dw and dbias are float32; dy of the backward ops has w's dtype.
 using Conv2dForwardFn = void(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                              const Tensor* bias, Tensor& y);
 inline Op<Conv2dForwardFn> conv2d_forward{"conv2d_forward"};
@@ -53,7 +67,7 @@ using Pool2dBackwardFn = void(const Pool2dGeometry& g, const Tensor& dy, const T
                               Tensor& dx);
 inline Op<Pool2dBackwardFn> pool2d_backward{"pool2d_backward"};
 
-// x: N x in, w: out x in, bias: out (or null), y: N x out.
+// x: N x in, w: out x in, bias: out (or null), y: N x out. Dtypes as for conv2d.
 using DenseForwardFn = void(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
 inline Op<DenseForwardFn> dense_forward{"dense_forward"};
 using DenseBackwardDataFn = void(const Tensor& dy, const Tensor& w, Tensor& dx);
@@ -216,5 +230,15 @@ inline Op<SquaredNormFn> squared_norm{"squared_norm"};
 // x *= factor
 using ScaleInplaceFn = void(Tensor& x, float factor);
 inline Op<ScaleInplaceFn> scale_inplace{"scale_inplace"};
+
+// Element-wise float32 <-> bfloat16 (the direction from the dtypes; same element count):
+// to bf16 rounds to nearest even, keeping NaN a NaN; to float32 is exact.
+using CastFn = void(const Tensor& src, Tensor& dst);
+inline Op<CastFn> cast{"cast"};
+// `dst` resized to src's shape and device with `dtype`, then src cast into it.
+inline void cast_to(DType dtype, const Tensor& src, Tensor& dst) {
+  dst.resize(src.shape(), src.device(), dtype);
+  cast(src, dst);
+}
 
 }  // namespace residual::ops

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/layers/bf16_operands.h"
 #include "core/layers/builtin_layers.h"
 #include "core/layers/config_reader.h"
 
@@ -104,11 +105,16 @@ class Conv2DLayer : public Layer {
     if (bias_param_) bias_param_->value.zero();
   }
 
-  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
+  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     ops::Conv2dGeometry g = g_;
     g.batch = x[0]->dim(0);
     y.resize(Shape{g.batch, g.out_h, g.out_w, g.out_c}, *x[0]);
-    ops::conv2d_forward(g, *x[0], kernel_param_->value, bias_param_ ? &bias_param_->value : nullptr, y);
+    const Tensor* bias = bias_param_ ? &bias_param_->value : nullptr;
+    if (bf16_.begin_forward(ctx, *x[0], kernel_param_->value)) {
+      ops::conv2d_forward(g, bf16_.x(), bf16_.w(), bias, y);
+    } else {
+      ops::conv2d_forward(g, *x[0], kernel_param_->value, bias, y);
+    }
     if (activation_ != ops::Activation::kLinear) ops::activation_forward(activation_, y, y);
   }
 
@@ -122,11 +128,13 @@ class Conv2DLayer : public Layer {
       ops::activation_backward(activation_, y, dy, dz_);
       dz = &dz_;
     }
-    ops::conv2d_backward_weights(g, *x[0], *dz, kernel_param_->grad,
-                                 bias_param_ ? &bias_param_->grad : nullptr);
+    Tensor* dbias = bias_param_ ? &bias_param_->grad : nullptr;
+    const bool bf16 = bf16_.active(*x[0]);
+    if (bf16) dz = &bf16_.cast_grad(*dz);
+    ops::conv2d_backward_weights(g, bf16 ? bf16_.x() : *x[0], *dz, kernel_param_->grad, dbias);
     if (dx[0]) {
       dx[0]->resize_like(*x[0]);
-      ops::conv2d_backward_data(g, *dz, kernel_param_->value, *dx[0]);
+      ops::conv2d_backward_data(g, *dz, bf16 ? bf16_.w() : kernel_param_->value, *dx[0]);
     }
   }
 
@@ -145,6 +153,7 @@ class Conv2DLayer : public Layer {
   Parameter* kernel_param_ = nullptr;
   Parameter* bias_param_ = nullptr;
   Tensor dz_;
+  Bf16Operands bf16_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/layers/bf16_operands.h"
 #include "core/layers/builtin_layers.h"
 #include "core/layers/config_reader.h"
 
@@ -54,9 +55,14 @@ class DenseLayer : public Layer {
     return true;
   }
 
-  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
+  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     y.resize(Shape{x[0]->dim(0), units_}, *x[0]);
-    ops::dense_forward(*x[0], kernel_->value, bias_ ? &bias_->value : nullptr, y);
+    const Tensor* bias = bias_ ? &bias_->value : nullptr;
+    if (bf16_.begin_forward(ctx, *x[0], kernel_->value)) {
+      ops::dense_forward(bf16_.x(), bf16_.w(), bias, y);
+    } else {
+      ops::dense_forward(*x[0], kernel_->value, bias, y);
+    }
     if (activation_ != ops::Activation::kLinear) ops::activation_forward(activation_, y, y);
   }
 
@@ -68,10 +74,13 @@ class DenseLayer : public Layer {
       ops::activation_backward(activation_, y, dy, dz_);
       dz = &dz_;
     }
-    ops::dense_backward_weights(*x[0], *dz, kernel_->grad, bias_ ? &bias_->grad : nullptr);
+    const bool bf16 = bf16_.active(*x[0]);
+    if (bf16) dz = &bf16_.cast_grad(*dz);
+    ops::dense_backward_weights(bf16 ? bf16_.x() : *x[0], *dz, kernel_->grad,
+                                bias_ ? &bias_->grad : nullptr);
     if (dx[0]) {
       dx[0]->resize_like(*x[0]);
-      ops::dense_backward_data(*dz, kernel_->value, *dx[0]);
+      ops::dense_backward_data(*dz, bf16 ? bf16_.w() : kernel_->value, *dx[0]);
     }
   }
 
@@ -84,6 +93,7 @@ class DenseLayer : public Layer {
   Parameter* kernel_ = nullptr;
   Parameter* bias_ = nullptr;
   Tensor dz_;
+  Bf16Operands bf16_;
 };
 
 }  // namespace

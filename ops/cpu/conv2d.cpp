@@ -3,6 +3,11 @@
 // O x I x kH x kW and reordered into the primitive's preferred blocked layout per call
 // (small next to the activations). Primitives are cached by geometry.
 //
+// Mixed precision (x and w bfloat16, ops/ops.h): the same plans with bf16 sources,
+// weights and output gradients and fp32 outputs and weight gradients, so the primitives
+// accumulate in fp32 and nothing is converted back afterwards (AMX or AVX512-BF16
+// kernels; ops::cpu_bf16_support() says whether the CPU has them).
+//
 // A batch of 0 (a rank's empty shard) runs no primitive: oneDNN 2.6.3 does accept
 // zero-volume descriptors (it picks ref:any and zeroes the weight gradients), but an empty
 // batch would only add a reference plan per geometry to the cache; here it is explicit.
@@ -21,7 +26,8 @@ using dnnl::memory;
 using Tag = memory::format_tag;
 
 struct ConvPlan {
-  memory::desc src, dst, user_weights, bias;
+  // src/diff_dst: x and dy (bf16 in a mixed-precision plan); dst/diff_src: y and dx.
+  memory::desc src, dst, diff_src, diff_dst, user_weights, user_diff_weights, bias;
   memory::dims strides, dilation, pad_l, pad_r;
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_forward fwd;
@@ -34,42 +40,44 @@ struct ConvPlan {
 
 using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, bool>;
+                           int64_t, int64_t, int64_t, int64_t, bool, bool>;
 
-PlanKey key_of(const Conv2dGeometry& g, bool bias) {
+PlanKey key_of(const Conv2dGeometry& g, bool bias, bool bf16) {
   return {g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.kernel_h,
           g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top,
-          g.pad_bottom, g.pad_left, g.pad_right, g.groups, bias};
+          g.pad_bottom, g.pad_left, g.pad_right, g.groups, bias, bf16};
 }
 
-memory::desc user_weights_desc(const Conv2dGeometry& g) {
-  if (g.groups == 1) return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, kF32, Tag::oihw);
+memory::desc weights_desc(const Conv2dGeometry& g, memory::data_type type, bool any) {
+  if (g.groups == 1) {
+    return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, type,
+                        any ? Tag::any : Tag::oihw);
+  }
   return memory::desc({g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kernel_h, g.kernel_w},
-                      kF32, Tag::goihw);
+                      type, any ? Tag::any : Tag::goihw);
 }
 
-memory::desc any_weights_desc(const Conv2dGeometry& g) {
-  if (g.groups == 1) return memory::desc({g.out_c, g.in_c, g.kernel_h, g.kernel_w}, kF32, Tag::any);
-  return memory::desc({g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kernel_h, g.kernel_w},
-                      kF32, Tag::any);
-}
-
-ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias) {
+ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, bool bf16) {
   static std::mutex mutex;
   static std::map<PlanKey, ConvPlan> plans;
   std::lock_guard<std::mutex> lock(mutex);
-  auto [it, inserted] = plans.try_emplace(key_of(g, has_bias));
+  auto [it, inserted] = plans.try_emplace(key_of(g, has_bias, bf16));
   ConvPlan& p = it->second;
   if (!inserted) return p;
-  p.src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c);
+  const auto in_type = bf16 ? kBf16 : kF32;
+  p.src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c, in_type);
   p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c);
-  p.user_weights = user_weights_desc(g);
+  p.diff_src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c);
+  p.diff_dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c, in_type);
+  p.user_weights = weights_desc(g, in_type, false);
+  p.user_diff_weights = weights_desc(g, kF32, false);
   p.bias = has_bias ? memory::desc({g.out_c}, kF32, Tag::x) : memory::desc();
   p.strides = {g.stride_h, g.stride_w};
   p.dilation = {g.dilation_h - 1, g.dilation_w - 1};
   p.pad_l = {g.pad_top, g.pad_left};
   p.pad_r = {g.pad_bottom, g.pad_right};
-  const auto weights = any_weights_desc(g);
+  const auto weights = weights_desc(g, in_type, true);
+  const auto diff_weights = weights_desc(g, kF32, true);
   const auto algo = dnnl::algorithm::convolution_direct;
   auto& eng = onednn_engine();
   p.fwd_pd = dnnl::convolution_forward::primitive_desc(
@@ -78,11 +86,12 @@ ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias) {
       eng);
   p.fwd = dnnl::convolution_forward(p.fwd_pd);
   p.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
-      {algo, p.src, weights, p.dst, p.strides, p.dilation, p.pad_l, p.pad_r}, eng, p.fwd_pd);
+      {algo, p.diff_src, weights, p.diff_dst, p.strides, p.dilation, p.pad_l, p.pad_r}, eng,
+      p.fwd_pd);
   p.bwd_data = dnnl::convolution_backward_data(p.bwd_data_pd);
   p.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
-      {algo, p.src, weights, p.bias, p.dst, p.strides, p.dilation, p.pad_l, p.pad_r}, eng,
-      p.fwd_pd);
+      {algo, p.src, diff_weights, p.bias, p.diff_dst, p.strides, p.dilation, p.pad_l, p.pad_r},
+      eng, p.fwd_pd);
   p.bwd_weights = dnnl::convolution_backward_weights(p.bwd_weights_pd);
   return p;
 }
@@ -92,7 +101,7 @@ ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias) {
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                     const Tensor* bias, Tensor& y) {
   if (g.batch == 0) return;
-  ConvPlan& p = plan_for(g, bias != nullptr);
+  ConvPlan& p = plan_for(g, bias != nullptr, is_bf16("conv2d_forward", x, w));
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.fwd_pd.weights_desc(), p.weights_scratch);
@@ -107,13 +116,13 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
 void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w,
                           Tensor& dx) {
   if (g.batch == 0) return;
-  ConvPlan& p = plan_for(g, false);
+  ConvPlan& p = plan_for(g, false, is_bf16("conv2d_backward_data", dy, w));
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.bwd_data_pd.weights_desc(), p.weights_scratch);
-  p.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
+  p.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, onednn_memory(p.diff_dst, dy)},
                          {DNNL_ARG_WEIGHTS, weights},
-                         {DNNL_ARG_DIFF_SRC, onednn_memory(p.src, dx)}});
+                         {DNNL_ARG_DIFF_SRC, onednn_memory(p.diff_src, dx)}});
   s.wait();
 }
 
@@ -124,17 +133,19 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Ten
     if (dbias) dbias->zero();
     return;
   }
-  ConvPlan& p = plan_for(g, dbias != nullptr);
+  RESIDUAL_CHECK(x.dtype() == dy.dtype(), "conv2d_backward_weights: a ",
+                 dtype_name(x.dtype()), " input with a ", dtype_name(dy.dtype()), " gradient");
+  ConvPlan& p = plan_for(g, dbias != nullptr, x.dtype() == DType::kBFloat16);
   auto& s = onednn_stream();
-  memory user_dw = onednn_memory(p.user_weights, dw);
+  memory user_dw = onednn_memory(p.user_diff_weights, dw);
   const auto& diff_desc = p.bwd_weights_pd.diff_weights_desc();
-  const bool direct = diff_desc == p.user_weights;
+  const bool direct = diff_desc == p.user_diff_weights;
   if (!direct && (!p.diff_weights_scratch || p.diff_weights_scratch.get_desc() != diff_desc)) {
     p.diff_weights_scratch = memory(diff_desc, onednn_engine());
   }
   memory diff_weights = direct ? user_dw : p.diff_weights_scratch;
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
-                                       {DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
+                                       {DNNL_ARG_DIFF_DST, onednn_memory(p.diff_dst, dy)},
                                        {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
   if (dbias) args[DNNL_ARG_DIFF_BIAS] = onednn_memory(p.bias, *dbias);
   p.bwd_weights.execute(s, args);

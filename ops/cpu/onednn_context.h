@@ -3,12 +3,14 @@
 // our tensors to oneDNN. Included by ops/cpu/*.cpp only.
 #include <dnnl.hpp>
 
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace residual::ops::cpu {
 
-// Every tensor here is fp32.
+// Tensors are fp32; convolutions and dense layers also take bf16 (mixed precision).
 constexpr auto kF32 = dnnl::memory::data_type::f32;
+constexpr auto kBf16 = dnnl::memory::data_type::bf16;
 
 dnnl::engine& onednn_engine();
 dnnl::stream& onednn_stream();
@@ -19,8 +21,17 @@ inline dnnl::memory onednn_memory(const dnnl::memory::desc& desc, const Tensor& 
 }
 
 // N x H x W x C tensor described with oneDNN's logical {N, C, H, W} dims.
-inline dnnl::memory::desc nhwc_desc(int64_t n, int64_t h, int64_t w, int64_t c) {
-  return dnnl::memory::desc({n, c, h, w}, kF32, dnnl::memory::format_tag::nhwc);
+inline dnnl::memory::desc nhwc_desc(int64_t n, int64_t h, int64_t w, int64_t c,
+                                    dnnl::memory::data_type type = kF32) {
+  return dnnl::memory::desc({n, c, h, w}, type, dnnl::memory::format_tag::nhwc);
+}
+
+// Whether a convolution or dense op runs its mixed-precision plan: `in` (x or dy) and
+// the weights `w` must both be float32 or both bfloat16.
+inline bool is_bf16(const char* op, const Tensor& in, const Tensor& w) {
+  RESIDUAL_CHECK(in.dtype() == w.dtype(), op, ": a ", dtype_name(in.dtype()), " input with ",
+                 dtype_name(w.dtype()), " weights");
+  return w.dtype() == DType::kBFloat16;
 }
 
 // Reorders `from` into `to` when their layouts differ; returns the memory to use.

@@ -22,15 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // The small resnet20 run on 64 synthetic images: 2 steps of 32 per epoch.
 std::vector<std::string> two_step_run(const fs::path& dir, const std::string& device,
                                       const std::string& epochs = "1") {
-  return train_args(with(small_run_args(), {"--synthetic-size", "64", "--epochs", epochs,
+  return train_args(concat(small_run_args(), {"--synthetic-size", "64", "--epochs", epochs,
                                             "--checkpoint-dir", dir.string(), "--device", device}));
 }
 
@@ -48,16 +43,12 @@ std::string no_device_reason() {
   GTEST_SKIP() << "no CUDA device: cuda_device_count() = 0; the GPU round trip ran nowhere"
 
 TEST(CliDevice, AMisspelledDeviceIsAParseErrorOfEveryCommand) {
-  const std::vector<std::vector<std::string>> commands = {
-      train_args({"--model", tiny_cnn_model(), "--data", "synthetic:1x28x28:10"}),
-      {"eval", "--checkpoint", "no-such-checkpoint"},
-      {"predict", "--checkpoint", "no-such-checkpoint", "-o", "p.csv"},
-      {"bench", "--model", tiny_cnn_model(), "--batch-size", "2"}};
+  const std::vector<std::vector<std::string>> commands = computing_commands();
   for (const auto& command : commands) {
     for (const std::string bad :
          {"gpu", "CUDA", "cuda:", "cuda:-1", "cuda:x", "cuda:0x", "cuda:99999"}) {
       SCOPED_TRACE(command[0] + " --device " + bad);
-      expect_parse_error(run_cli(with(command, {"--device", bad})),
+      expect_parse_error(run_cli(concat(command, {"--device", bad})),
                          {"--device", "'" + bad + "' is not cpu, cuda or cuda:N"});
     }
   }

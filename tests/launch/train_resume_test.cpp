@@ -22,11 +22,6 @@ void train_ok(const std::vector<std::string>& args) {
   ASSERT_EQ(r.exit_code, 0) << describe(r);
 }
 
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // One reference run shared by the tests of this suite (each run costs about a second):
 // 3 epochs of the small configuration, seed 1, a cosine from 0.1, a checkpoint every epoch
 // and every 16 steps (so two per epoch, one of them mid-epoch), all kept.

@@ -17,10 +17,34 @@ std::vector<std::string> small_run_args(const std::string& seed, const std::stri
           threads,   "--seed",   seed};
 }
 
+std::vector<std::vector<std::string>> computing_commands() {
+  return {train_args({"--model", tiny_cnn_model(), "--data", "synthetic:1x28x28:10"}),
+          {"eval", "--checkpoint", "no-such-checkpoint"},
+          {"predict", "--checkpoint", "no-such-checkpoint", "-o", "p.csv"},
+          {"bench", "--model", tiny_cnn_model(), "--batch-size", "2"}};
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 std::vector<std::string> train_args(std::vector<std::string> args) {
   args.insert(args.begin(), "train");
   args.push_back("--no-progress");
   return args;
+}
+
+const std::string& bf16_refusal() {
+  static const std::string refusal = [] {
+    const CliResult r = run_cli({"bench", "--model", tiny_cnn_model(), "--steps", "1",
+                                 "--warmup", "0", "--batch-size", "2", "--precision", "bf16"});
+    if (r.exit_code == 0) return std::string();
+    // Refused for any other reason is a failure of the test asking, not a skip.
+    EXPECT_NE(r.err.find("has no native bf16"), std::string::npos) << describe(r);
+    return r.err;
+  }();
+  return refusal;
 }
 
 std::string mnist_data() { return "mnist:" + (source_dir() / "data" / "mnist-10k").string(); }

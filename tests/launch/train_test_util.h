@@ -17,8 +17,19 @@ constexpr int64_t kStepsPerEpoch = 32;
 std::vector<std::string> small_run_args(const std::string& seed = "1",
                                         const std::string& threads = "2");
 
+// train, eval, predict and bench with just enough arguments to parse (the checkpoint
+// does not exist): the commands that take --device and --precision.
+std::vector<std::vector<std::string>> computing_commands();
+
+// `a` followed by `b`.
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
+
 // `args` with "train" in front and --no-progress appended (a bare CLI run, no bar).
 std::vector<std::string> train_args(std::vector<std::string> args);
+
+// Why `residual` refuses --precision bf16 on this machine (its error line: no native bf16
+// on this CPU), or "" when it runs it; asked once per process with a one-step bench.
+const std::string& bf16_refusal();
 
 // "mnist:<source>/data/mnist-10k": the real digits shipped with the project.
 std::string mnist_data();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "ops/ops.h"
 #include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
@@ -187,15 +188,33 @@ class Conv2dTest : public ::testing::TestWithParam<WithDevice<ConvCase>> {
     Tensor dbias = nan_output(Shape{g().out_c});
     ops::conv2d_backward_weights(g(), on(device_, x_), on(device_, dy_), dw,
                                  with_bias ? &dbias : nullptr);
-    Expected want_dw(w_shape().numel()), want_dbias(g().out_c);
+    EXPECT_TRUE(ref::matches(dw, backward_weights_reference())) << "dw";
+    if (with_bias) {
+      EXPECT_TRUE(ref::matches(dbias, backward_bias_reference())) << "dbias";
+    }
+  }
+
+  // Input pixels no tap reads (stride skips, 'valid' remainders) must get exact zeros.
+  Expected backward_data_reference() const {
+    Expected want(x_shape().numel());
+    const float *dy = dy_.f32(), *w = w_.f32();
+    for_each_tap(g(), [&](int64_t yi, int64_t xi, int64_t wi, int64_t) {
+      want.add(xi, static_cast<double>(dy[yi]) * w[wi]);
+    });
+    return want;
+  }
+  Expected backward_weights_reference() const {
+    Expected want(w_shape().numel());
     const float *x = x_.f32(), *dy = dy_.f32();
     for_each_tap(g(), [&](int64_t yi, int64_t xi, int64_t wi, int64_t) {
-      want_dw.add(wi, static_cast<double>(x[xi]) * dy[yi]);
+      want.add(wi, static_cast<double>(x[xi]) * dy[yi]);
     });
-    EXPECT_TRUE(ref::matches(dw, want_dw)) << "dw";
-    if (!with_bias) return;
-    for (int64_t i = 0; i < y_shape().numel(); ++i) want_dbias.add(i % g().out_c, dy[i]);
-    EXPECT_TRUE(ref::matches(dbias, want_dbias)) << "dbias";
+    return want;
+  }
+  Expected backward_bias_reference() const {
+    Expected want(g().out_c);
+    for (int64_t i = 0; i < y_shape().numel(); ++i) want.add(i % g().out_c, dy_.f32()[i]);
+    return want;
   }
 
   Device device_;
@@ -210,18 +229,41 @@ TEST_P(Conv2dTest, BackwardData) {
   SKIP_WITHOUT_KERNEL(ops::conv2d_backward_data, device_);
   Tensor dx = nan_output(x_shape());
   ops::conv2d_backward_data(g(), on(device_, dy_), on(device_, w_), dx);
-  // Input pixels no tap reads (stride skips, 'valid' remainders) must get exact zeros.
-  Expected want(x_shape().numel());
-  const float *dy = dy_.f32(), *w = w_.f32();
-  for_each_tap(g(), [&](int64_t yi, int64_t xi, int64_t wi, int64_t) {
-    want.add(xi, static_cast<double>(dy[yi]) * w[wi]);
-  });
-  EXPECT_TRUE(ref::matches(dx, want));
+  EXPECT_TRUE(ref::matches(dx, backward_data_reference()));
 }
 
 TEST_P(Conv2dTest, BackwardWeightsAndBias) { check_backward_weights(true); }
 
 TEST_P(Conv2dTest, BackwardWeightsWithoutBias) { check_backward_weights(false); }
+
+// Mixed precision: bf16 x, w and dy, fp32 results. The operands are rounded to bf16 on
+// the host first, so the double reference multiplies exactly what the kernel does; bf16
+// products are exact in fp32, so only the fp32 accumulation differs and the float32
+// tolerance holds. CPUs without native bf16 skip (the CLI refuses bf16 there).
+TEST_P(Conv2dTest, Bf16OperandsAccumulateInFp32) {
+  if (!device_.is_cpu()) GTEST_SKIP() << "bf16 convolutions run on the CPU only";
+  const ops::CpuBf16Support bf16 = ops::cpu_bf16_support();
+  if (!bf16.native) GTEST_SKIP() << "no native bf16 on this CPU (oneDNN's ISA: " << bf16.isa << ")";
+  for (Tensor* t : {&x_, &w_, &dy_}) *t = ref::bf16_rounded(*t);
+  Tensor x, w, dy;
+  ops::cast_to(DType::kBFloat16, x_, x);
+  ops::cast_to(DType::kBFloat16, w_, w);
+  ops::cast_to(DType::kBFloat16, dy_, dy);
+  Tensor y = nan_output(y_shape());
+  ops::conv2d_forward(g(), x, w, &bias_, y);
+  EXPECT_TRUE(ref::matches(y, forward_reference(true))) << "forward";
+  Tensor dx = nan_output(x_shape());
+  ops::conv2d_backward_data(g(), dy, w, dx);
+  EXPECT_TRUE(ref::matches(dx, backward_data_reference())) << "backward data";
+  Tensor dw = nan_output(w_shape()), dbias = nan_output(Shape{g().out_c});
+  ops::conv2d_backward_weights(g(), x, dy, dw, &dbias);
+  EXPECT_TRUE(ref::matches(dw, backward_weights_reference())) << "dw";
+  EXPECT_TRUE(ref::matches(dbias, backward_bias_reference())) << "dbias";
+  // The same geometry in fp32 again: its plan is not the bf16 one.
+  Tensor y32 = nan_output(y_shape());
+  ops::conv2d_forward(g(), x_, w_, &bias_, y32);
+  EXPECT_TRUE(ref::matches(y32, forward_reference(true))) << "fp32 after bf16";
+}
 
 // The primitive cache is keyed by geometry: a second call with new data must not reuse
 // anything data-dependent from the first.
@@ -243,6 +285,21 @@ std::string conv2d_case_name(const ::testing::TestParamInfo<ConvCase>& info) {
 
 std::string conv2d_case_device_name(const ::testing::TestParamInfo<WithDevice<ConvCase>>& info) {
   return op_test::with_device_name(info, conv2d_case_name);
+}
+
+TEST(Conv2dDtypeTest, MixedInputAndWeightTypesAreAnError) {
+  const ConvCase c = conv_case("Pointwise", 1, 2, 2, 3, 4, 1, 1);
+  const Tensor x = Tensor::zeros(Shape{1, 2, 2, 3});
+  const Tensor w = Tensor::zeros(Shape{4, 3, 1, 1}, Device::cpu(), DType::kBFloat16);
+  Tensor y = Tensor::empty(Shape{1, 2, 2, 4});
+  try {
+    ops::conv2d_forward(c.g, x, w, nullptr, y);
+    FAIL() << "a float32 input with bfloat16 weights was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2d_forward: a float32 input with bfloat16 weights"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Geometries, Conv2dTest,

@@ -35,12 +35,25 @@ class DenseTest : public ::testing::TestWithParam<WithDevice<DenseParam>> {
   }
 
   Tensor nan_output(const Shape& shape) const { return on(device_, ref::nan_tensor(shape)); }
+  // x, w or dy as the op gets it: a copy on the device, or its bf16 cast (use_bf16()).
+  Tensor operand(const Tensor& host) const {
+    if (!bf16_) return on(device_, host);
+    Tensor cast;
+    ops::cast_to(DType::kBFloat16, host, cast);
+    return cast;
+  }
+  // Mixed precision from here on: the operands rounded to bf16 on the host, so the
+  // double reference multiplies exactly what the kernel does (see conv2d_test.cpp).
+  void use_bf16() {
+    for (Tensor* t : {&x_, &w_, &dy_}) *t = ref::bf16_rounded(*t);
+    bf16_ = true;
+  }
 
   void check_forward(bool with_bias) {
     SKIP_WITHOUT_KERNEL(ops::dense_forward, device_);
     Tensor y = nan_output(Shape{n_, out_});
     const Tensor bias = on(device_, bias_);
-    ops::dense_forward(on(device_, x_), on(device_, w_), with_bias ? &bias : nullptr, y);
+    ops::dense_forward(operand(x_), operand(w_), with_bias ? &bias : nullptr, y);
     Expected want(n_ * out_);
     for (int64_t b = 0; b < n_; ++b) {
       for (int64_t o = 0; o < out_; ++o) {
@@ -57,7 +70,7 @@ class DenseTest : public ::testing::TestWithParam<WithDevice<DenseParam>> {
   void check_backward_weights(bool with_bias) {
     SKIP_WITHOUT_KERNEL(ops::dense_backward_weights, device_);
     Tensor dw = nan_output(Shape{out_, in_}), dbias = nan_output(Shape{out_});
-    ops::dense_backward_weights(on(device_, x_), on(device_, dy_), dw,
+    ops::dense_backward_weights(operand(x_), operand(dy_), dw,
                                 with_bias ? &dbias : nullptr);
     Expected want_dw(out_ * in_), want_dbias(out_);
     for (int64_t b = 0; b < n_; ++b) {
@@ -73,7 +86,24 @@ class DenseTest : public ::testing::TestWithParam<WithDevice<DenseParam>> {
     }
   }
 
+  void check_backward_data() {
+    SKIP_WITHOUT_KERNEL(ops::dense_backward_data, device_);
+    Tensor dx = nan_output(Shape{n_, in_});
+    ops::dense_backward_data(operand(dy_), operand(w_), dx);
+    Expected want(n_ * in_);
+    for (int64_t b = 0; b < n_; ++b) {
+      for (int64_t i = 0; i < in_; ++i) {
+        for (int64_t o = 0; o < out_; ++o) {
+          want.add(b * in_ + i, static_cast<double>(dy_.f32()[b * out_ + o]) *
+                                    w_.f32()[o * in_ + i]);
+        }
+      }
+    }
+    EXPECT_TRUE(ref::matches(dx, want));
+  }
+
   int64_t n_ = 0, in_ = 0, out_ = 0;
+  bool bf16_ = false;
   Device device_;
   Tensor x_, w_, bias_, dy_;
 };
@@ -82,25 +112,22 @@ TEST_P(DenseTest, ForwardWithBias) { check_forward(true); }
 
 TEST_P(DenseTest, ForwardWithoutBias) { check_forward(false); }
 
-TEST_P(DenseTest, BackwardData) {
-  SKIP_WITHOUT_KERNEL(ops::dense_backward_data, device_);
-  Tensor dx = nan_output(Shape{n_, in_});
-  ops::dense_backward_data(on(device_, dy_), on(device_, w_), dx);
-  Expected want(n_ * in_);
-  for (int64_t b = 0; b < n_; ++b) {
-    for (int64_t i = 0; i < in_; ++i) {
-      for (int64_t o = 0; o < out_; ++o) {
-        want.add(b * in_ + i, static_cast<double>(dy_.f32()[b * out_ + o]) *
-                                  w_.f32()[o * in_ + i]);
-      }
-    }
-  }
-  EXPECT_TRUE(ref::matches(dx, want));
-}
+TEST_P(DenseTest, BackwardData) { check_backward_data(); }
 
 TEST_P(DenseTest, BackwardWeightsAndBias) { check_backward_weights(true); }
 
 TEST_P(DenseTest, BackwardWeightsWithoutBias) { check_backward_weights(false); }
+
+// bf16 x, w and dy accumulating into fp32 results, on CPUs with native bf16.
+TEST_P(DenseTest, Bf16OperandsAccumulateInFp32) {
+  if (!device_.is_cpu()) GTEST_SKIP() << "bf16 dense layers run on the CPU only";
+  const ops::CpuBf16Support bf16 = ops::cpu_bf16_support();
+  if (!bf16.native) GTEST_SKIP() << "no native bf16 on this CPU (oneDNN's ISA: " << bf16.isa << ")";
+  use_bf16();
+  check_forward(true);
+  check_backward_data();
+  check_backward_weights(true);
+}
 
 std::string dense_shape_name(const ::testing::TestParamInfo<DenseParam>& info) {
   return "N" + std::to_string(std::get<0>(info.param)) + "In" +

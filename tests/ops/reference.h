@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -48,6 +49,33 @@ inline Tensor distinct_tensor(const Shape& shape, Rng& rng) {
   while (denom < static_cast<float>(n)) denom *= 2.f;
   for (int64_t i = 0; i < n; ++i) t.f32()[i] = static_cast<float>(order[i] - n / 2) / denom;
   return t;
+}
+
+// The bfloat16 value nearest to `value` (ties to the one with an even last bit; past the
+// largest finite bf16 by half a step or more: infinity), as a float. Worked out from the
+// two bf16 neighbours in double, not with the kernels' integer rounding trick.
+inline float bf16_nearest(float value) {
+  if (std::isnan(value) || std::isinf(value)) return value;
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  const uint32_t toward_zero = bits & 0xffff0000u, away = toward_zero + 0x10000u;
+  float low, high;
+  std::memcpy(&low, &toward_zero, sizeof low);
+  std::memcpy(&high, &away, sizeof high);
+  // Past the largest finite bf16 the next step would be 2^128 (infinity's place).
+  const double high_place = std::isinf(high) ? std::copysign(std::ldexp(1.0, 128), value) : high;
+  const double to_low = std::abs(static_cast<double>(value) - low);
+  const double to_high = std::abs(static_cast<double>(value) - high_place);
+  if (to_low < to_high) return low;
+  if (to_high < to_low) return high;
+  return ((toward_zero >> 16) & 1u) == 0 ? low : high;
+}
+
+// A copy of `t` (float32, host) with every element rounded to bf16 by bf16_nearest.
+inline Tensor bf16_rounded(const Tensor& t) {
+  Tensor r = Tensor::empty(t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) r.f32()[i] = bf16_nearest(t.f32()[i]);
+  return r;
 }
 
 // An output buffer full of NaN: an element the op forgets to write fails the comparison.
