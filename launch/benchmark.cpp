@@ -129,6 +129,7 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
     result.rank_images_per_s.push_back(all[static_cast<size_t>(2 * i + 1)] / (all[static_cast<size_t>(2 * i)] / 1000.0));
   }
   result.images_per_s = config.batch_size / (slowest / 1000.0);
+  result.train_gflop_per_image = 3.0 * 2.0 * static_cast<double>(model.macs_per_sample()) / 1e9;
   return result;
 }
 

@@ -27,6 +27,10 @@ struct BenchConfig {
 struct BenchResult {
   double forward_ms = 0, loss_ms = 0, backward_ms = 0, update_ms = 0, step_ms = 0;
   double images_per_s = 0;  // of the whole job (global batch / step time)
+  // Multiply-adds of a training step per image, as FLOPs: forward, backward-data and
+  // backward-weights each cost the forward's MACs, 2 FLOPs each (convolutions and dense
+  // layers; the memory-bound layers count nothing). GFLOP/s = this * images_per_s.
+  double train_gflop_per_image = 0;
   // Data parallel: the gradient all-reduce per step (first bucket launched to last one
   // done), and of it the part not hidden behind backward.
   double all_reduce_ms = 0, exposed_ms = 0;

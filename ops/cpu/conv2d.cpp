@@ -8,6 +8,13 @@
 // accumulate in fp32 and nothing is converted back afterwards (AMX or AVX512-BF16
 // kernels; ops::cpu_bf16_support() says whether the CPU has them).
 //
+// Pointwise convolutions (1x1, stride 1, no padding, one group) in bf16 run their backward
+// passes as matrix products over the N*H*W pixel rows instead: oneDNN 2.6's AMX matmul
+// (brgemm) computes their weight gradients 2-6x and their input gradients 1.1-1.7x faster
+// than its convolution kernels for 32 to 2048 channels (ResNet-50's bottleneck shapes,
+// batch 16, 2 threads; not for 16 channels, and no gain in fp32, where both paths stay
+// convolutions).
+//
 // A batch of 0 (a rank's empty shard) runs no primitive: oneDNN 2.6.3 does accept
 // zero-volume descriptors (it picks ref:any and zeroes the weight gradients), but an empty
 // batch would only add a reference plan per geometry to the cache; here it is explicit.
@@ -96,6 +103,40 @@ ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, bool bf16) {
   return p;
 }
 
+// The backward of a pointwise bf16 convolution as matrix products, M = N*H*W rows:
+// dW (K x C) = dy^T (K x M) * x (M x C) and dx (M x C) = dy (M x K) * W (K x C), where
+// a 1 x 1 kernel O x I x 1 x 1 is the plain K x C matrix and dy^T is dy read transposed.
+struct PointwisePlan {
+  memory::desc dy_t, x, dw, dy, w, dx;
+  dnnl::matmul bwd_weights, bwd_data;
+};
+
+bool backward_as_matmul(const Conv2dGeometry& g, bool bf16) {
+  return bf16 && g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.pad_top == 0 && g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0 &&
+         g.groups == 1 && g.in_c >= 32 && g.out_c >= 32;
+}
+
+PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int64_t, int64_t, int64_t>, PointwisePlan> plans;
+  const int64_t m = g.batch * g.in_h * g.in_w, c = g.in_c, k = g.out_c;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto [it, inserted] = plans.try_emplace({m, c, k});
+  PointwisePlan& p = it->second;
+  if (!inserted) return p;
+  p.dy_t = memory::desc({k, m}, kBf16, memory::dims{1, k});
+  p.x = memory::desc({m, c}, kBf16, Tag::ab);
+  p.dw = memory::desc({k, c}, kF32, Tag::ab);
+  p.dy = memory::desc({m, k}, kBf16, Tag::ab);
+  p.w = memory::desc({k, c}, kBf16, Tag::ab);
+  p.dx = memory::desc({m, c}, kF32, Tag::ab);
+  auto& eng = onednn_engine();
+  p.bwd_weights = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy_t, p.x, p.dw}, eng));
+  p.bwd_data = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy, p.w, p.dx}, eng));
+  return p;
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
@@ -116,8 +157,17 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
 void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tensor& w,
                           Tensor& dx) {
   if (g.batch == 0) return;
-  ConvPlan& p = plan_for(g, false, is_bf16("conv2d_backward_data", dy, w));
+  const bool bf16 = is_bf16("conv2d_backward_data", dy, w);
   auto& s = onednn_stream();
+  if (backward_as_matmul(g, bf16)) {
+    PointwisePlan& m = pointwise_plan_for(g);
+    m.bwd_data.execute(s, {{DNNL_ARG_SRC, onednn_memory(m.dy, dy)},
+                           {DNNL_ARG_WEIGHTS, onednn_memory(m.w, w)},
+                           {DNNL_ARG_DST, onednn_memory(m.dx, dx)}});
+    s.wait();
+    return;
+  }
+  ConvPlan& p = plan_for(g, false, bf16);
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.bwd_data_pd.weights_desc(), p.weights_scratch);
   p.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, onednn_memory(p.diff_dst, dy)},
@@ -135,8 +185,17 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Ten
   }
   RESIDUAL_CHECK(x.dtype() == dy.dtype(), "conv2d_backward_weights: a ",
                  dtype_name(x.dtype()), " input with a ", dtype_name(dy.dtype()), " gradient");
-  ConvPlan& p = plan_for(g, dbias != nullptr, x.dtype() == DType::kBFloat16);
+  const bool bf16 = x.dtype() == DType::kBFloat16;
   auto& s = onednn_stream();
+  if (!dbias && backward_as_matmul(g, bf16)) {
+    PointwisePlan& m = pointwise_plan_for(g);
+    m.bwd_weights.execute(s, {{DNNL_ARG_SRC, onednn_memory(m.dy_t, dy)},
+                              {DNNL_ARG_WEIGHTS, onednn_memory(m.x, x)},
+                              {DNNL_ARG_DST, onednn_memory(m.dw, dw)}});
+    s.wait();
+    return;
+  }
+  ConvPlan& p = plan_for(g, dbias != nullptr, bf16);
   memory user_dw = onednn_memory(p.user_diff_weights, dw);
   const auto& diff_desc = p.bwd_weights_pd.diff_weights_desc();
   const bool direct = diff_desc == p.user_diff_weights;

@@ -104,6 +104,9 @@ const std::vector<ConvCase>& cases() {
       conv_case("Batch4Channels19", 4, 5, 6, 19, 23, 3, 3).pad(1, 1, 1, 1),
       // Full 16-lane channel blocks, as real networks use: oneDNN's fast paths.
       conv_case("Channels32To64Stride2", 2, 9, 8, 32, 64, 3, 3).stride(2, 2).pad(1, 1, 0, 1),
+      // Pointwise with 32+ channels: bf16 runs its backward as matrix products.
+      conv_case("Pointwise32To48", 3, 5, 3, 32, 48, 1, 1),
+      conv_case("Pointwise64To32", 2, 4, 4, 64, 32, 1, 1),
   };
   return all;
 }
