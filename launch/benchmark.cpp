@@ -80,7 +80,8 @@ BenchResult run_benchmark(const BenchConfig& config, std::ostream& log, Communic
 
   log << "bench model=" << model.name() << " input=" << in.str() << " batch=" << config.batch_size
       << " ranks=" << k << " device=" << device.str() << " precision="
-      << precision_name(precision) << " threads=" << ops::num_threads()
+      << precision_name(precision) << " cpu_isa=" << ops::cpu_bf16_support().isa
+      << " threads=" << ops::num_threads()
       << " params=" << with_commas(count_parameters(model).trainable)
       << " buckets=" << train_step.reducer().bucket_count() << (config.sync_bn ? " sync_bn" : "") << "\n";
   std::vector<double> fwd, loss_t, bwd, upd, step, reduce, exposed;
