@@ -107,7 +107,7 @@ void add_bench_command(CLI::App& app) {
         std::printf("rank %zu images_per_s=%.1f\n", i, r.rank_images_per_s[i]);
       }
     }
-    std::printf("train_gflop_per_image=%.4f gflops=%.1f\n", r.train_gflop_per_image,
+    std::printf("train_gflop_per_image=%.6g gflops=%.1f\n", r.train_gflop_per_image,
                 r.train_gflop_per_image * r.images_per_s);
     std::printf("images_per_s=%.1f\n", r.images_per_s);
   });
