@@ -82,7 +82,15 @@ std::unique_ptr<Checkpoint> resumed_run(const CLI::App& command, TrainConfig& co
   saved.workers = config.workers;
   saved.device = config.device;  // never saved: a run continues on the device it is given
   if (command.get_option("--precision")->count() > 0) saved.precision = config.precision;
-  resolve_precision(saved.precision, saved.device);  // a bf16 run resumed where bf16 cannot run
+  if (command.get_option("--precision")->count() == 0) {
+    // A bf16 run resumed where bf16 cannot run: say where the bf16 came from.
+    try {
+      resolve_precision(saved.precision, saved.device);
+    } catch (const Error& e) {
+      fail("checkpoint '", path, "' was trained with --precision ", saved.precision,
+           ", which cannot run here (", e.what(), "); give --precision fp32 to resume in fp32");
+    }
+  }
   saved.progress_bar = config.progress_bar;
   saved.resume = path;
   RESIDUAL_CHECK(checkpoint->epoch < saved.epochs || checkpoint->batch_in_epoch > 0, "checkpoint '",

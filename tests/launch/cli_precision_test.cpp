@@ -6,6 +6,7 @@
 // native bf16; the accuracy check is in train_convergence_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,14 @@ TEST(CliPrecision, Bf16WithoutNativeSupportIsOneLineAndWritesNothing) {
   }
 }
 
+// The names in a directory, sorted.
+std::vector<std::string> listing(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 TEST(CliPrecision, BenchSaysWhichPrecisionRan) {
   SKIP_WITHOUT_NATIVE_BF16();
   const CliResult r = run_cli({"bench", "--model", tiny_cnn_model(), "--batch-size", "4",
@@ -71,7 +80,8 @@ TEST(CliPrecision, BenchSaysWhichPrecisionRan) {
 }
 
 // A bf16 run's checkpoints hold fp32 weights and record "precision": "bf16"; resuming
-// keeps it unless --precision says otherwise; eval and predict take either precision.
+// keeps it unless --precision says otherwise (where bf16 cannot run, the refusal names the
+// checkpoint); eval and predict take either precision.
 TEST(CliPrecision, Bf16CheckpointsAreFp32AndInterchangeable) {
   SKIP_WITHOUT_NATIVE_BF16();
   TempDir tmp;
@@ -83,8 +93,17 @@ TEST(CliPrecision, Bf16CheckpointsAreFp32AndInterchangeable) {
   for (const auto& [name, tensor] : c.parameters) {
     EXPECT_EQ(tensor.dtype(), DType::kFloat32) << name;
   }
-  const CliResult resumed = run_cli(train_args(
-      {"--resume", ck.string(), "--epochs", "2", "--precision", "fp32", "--threads", "2"}));
+  // Where bf16 cannot run (oneDNN capped at AVX2), the resume says where the bf16 came
+  // from and writes nothing; with --precision fp32 it continues.
+  SpawnOptions avx2;
+  avx2.env = {{"ONEDNN_MAX_CPU_ISA", "AVX2"}};
+  const std::vector<std::string> before = listing(ck);
+  expect_error(run_cli_with(train_args({"--resume", ck.string(), "--epochs", "2"}), avx2),
+               {"was trained with --precision bf16", "give --precision fp32"}, Output::kAllowed);
+  EXPECT_EQ(listing(ck), before);
+  const CliResult resumed = run_cli_with(
+      train_args({"--resume", ck.string(), "--epochs", "2", "--precision", "fp32", "--threads", "2"}),
+      avx2);
   ASSERT_EQ(resumed.exit_code, 0) << describe(resumed);
   const Checkpoint r = read_checkpoint((ck / latest_name(ck)).string());
   EXPECT_EQ(r.global_step, 4);
