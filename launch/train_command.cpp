@@ -81,8 +81,9 @@ std::unique_ptr<Checkpoint> resumed_run(const CLI::App& command, TrainConfig& co
   if (command.get_option("--log-every")->count() > 0) saved.log_every = config.log_every;
   saved.workers = config.workers;
   saved.device = config.device;  // never saved: a run continues on the device it is given
-  if (command.get_option("--precision")->count() > 0) saved.precision = config.precision;
-  if (command.get_option("--precision")->count() == 0) {
+  if (command.get_option("--precision")->count() > 0) {
+    saved.precision = config.precision;  // checked with the other options already
+  } else {
     // A bf16 run resumed where bf16 cannot run: say where the bf16 came from.
     try {
       resolve_precision(saved.precision, saved.device);

@@ -1,13 +1,11 @@
 // float32 <-> bfloat16 in plain integer arithmetic that the compiler vectorises (oneDNN's
 // reorder does the same conversion but ran a resnet20 step's 1-D casts at ~5 GB/s on 2
-// threads, a sixth of a training step in bf16), and the check of whether this CPU runs
-// bf16 natively.
+// threads, a sixth of a training step in bf16).
 #include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
-#include "ops/cpu/onednn_context.h"
 #include "ops/cpu/parallel.h"
 
 namespace residual::ops::cpu {
@@ -54,29 +52,3 @@ void cast(const Tensor& src, Tensor& dst) {
 }
 
 }  // namespace residual::ops::cpu
-
-namespace residual::ops {
-
-CpuBf16Support cpu_bf16_support() {
-  static const CpuBf16Support support = [] {
-    using Isa = dnnl::cpu_isa;
-    CpuBf16Support s;
-    const Isa isa = dnnl::get_effective_cpu_isa();
-    switch (isa) {
-      case Isa::avx512_core_bf16: s.isa = "avx512_core_bf16"; break;
-      case Isa::avx512_core_amx: s.isa = "avx512_core_amx"; break;
-      case Isa::avx512_core: s.isa = "avx512_core"; break;
-      case Isa::avx512_core_vnni: s.isa = "avx512_core_vnni"; break;
-      case Isa::avx2_vnni: s.isa = "avx2_vnni"; break;
-      case Isa::avx2: s.isa = "avx2"; break;
-      case Isa::avx: s.isa = "avx"; break;
-      case Isa::sse41: s.isa = "sse41"; break;
-      default: s.isa = "other"; break;
-    }
-    s.native = isa == Isa::avx512_core_bf16 || isa == Isa::avx512_core_amx;
-    return s;
-  }();
-  return support;
-}
-
-}  // namespace residual::ops

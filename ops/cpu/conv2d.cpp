@@ -137,6 +137,14 @@ PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g) {
   return p;
 }
 
+// dst = src * weights, waited for.
+void run_matmul(const dnnl::matmul& product, const memory& src, const memory& weights,
+                const memory& dst) {
+  auto& s = onednn_stream();
+  product.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+  s.wait();
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
@@ -158,16 +166,14 @@ void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tenso
                           Tensor& dx) {
   if (g.batch == 0) return;
   const bool bf16 = is_bf16("conv2d_backward_data", dy, w);
-  auto& s = onednn_stream();
   if (backward_as_matmul(g, bf16)) {
-    PointwisePlan& m = pointwise_plan_for(g);
-    m.bwd_data.execute(s, {{DNNL_ARG_SRC, onednn_memory(m.dy, dy)},
-                           {DNNL_ARG_WEIGHTS, onednn_memory(m.w, w)},
-                           {DNNL_ARG_DST, onednn_memory(m.dx, dx)}});
-    s.wait();
+    const PointwisePlan& m = pointwise_plan_for(g);
+    run_matmul(m.bwd_data, onednn_memory(m.dy, dy), onednn_memory(m.w, w),
+               onednn_memory(m.dx, dx));
     return;
   }
   ConvPlan& p = plan_for(g, false, bf16);
+  auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.bwd_data_pd.weights_desc(), p.weights_scratch);
   p.bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, onednn_memory(p.diff_dst, dy)},
@@ -183,19 +189,15 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Ten
     if (dbias) dbias->zero();
     return;
   }
-  RESIDUAL_CHECK(x.dtype() == dy.dtype(), "conv2d_backward_weights: a ",
-                 dtype_name(x.dtype()), " input with a ", dtype_name(dy.dtype()), " gradient");
-  const bool bf16 = x.dtype() == DType::kBFloat16;
-  auto& s = onednn_stream();
+  const bool bf16 = is_bf16("conv2d_backward_weights", x, dy, "output gradient");
   if (!dbias && backward_as_matmul(g, bf16)) {
-    PointwisePlan& m = pointwise_plan_for(g);
-    m.bwd_weights.execute(s, {{DNNL_ARG_SRC, onednn_memory(m.dy_t, dy)},
-                              {DNNL_ARG_WEIGHTS, onednn_memory(m.x, x)},
-                              {DNNL_ARG_DST, onednn_memory(m.dw, dw)}});
-    s.wait();
+    const PointwisePlan& m = pointwise_plan_for(g);
+    run_matmul(m.bwd_weights, onednn_memory(m.dy_t, dy), onednn_memory(m.x, x),
+               onednn_memory(m.dw, dw));
     return;
   }
   ConvPlan& p = plan_for(g, dbias != nullptr, bf16);
+  auto& s = onednn_stream();
   memory user_dw = onednn_memory(p.user_diff_weights, dw);
   const auto& diff_desc = p.bwd_weights_pd.diff_weights_desc();
   const bool direct = diff_desc == p.user_diff_weights;

@@ -80,10 +80,8 @@ void dense_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tenso
     if (dbias) dbias->zero();
     return;
   }
-  RESIDUAL_CHECK(x.dtype() == dy.dtype(), "dense_backward_weights: a ",
-                 dtype_name(x.dtype()), " input with a ", dtype_name(dy.dtype()), " gradient");
-  DensePlan& p = plan_for(x.dim(0), x.dim(1), dy.dim(1), dbias != nullptr,
-                          x.dtype() == DType::kBFloat16);
+  const bool bf16 = is_bf16("dense_backward_weights", x, dy, "output gradient");
+  DensePlan& p = plan_for(x.dim(0), x.dim(1), dy.dim(1), dbias != nullptr, bf16);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
                                        {DNNL_ARG_DIFF_DST, onednn_memory(p.diff_dst, dy)},
                                        {DNNL_ARG_DIFF_WEIGHTS, onednn_memory(p.diff_weights, dw)}};

@@ -33,4 +33,26 @@ namespace residual::ops {
 void set_num_threads(int threads) { omp_set_num_threads(std::max(1, threads)); }
 int num_threads() { return omp_get_max_threads(); }
 
+CpuBf16Support cpu_bf16_support() {
+  static const CpuBf16Support support = [] {
+    using Isa = dnnl::cpu_isa;
+    CpuBf16Support s;
+    const Isa isa = dnnl::get_effective_cpu_isa();
+    switch (isa) {
+      case Isa::avx512_core_bf16: s.isa = "avx512_core_bf16"; break;
+      case Isa::avx512_core_amx: s.isa = "avx512_core_amx"; break;
+      case Isa::avx512_core: s.isa = "avx512_core"; break;
+      case Isa::avx512_core_vnni: s.isa = "avx512_core_vnni"; break;
+      case Isa::avx2_vnni: s.isa = "avx2_vnni"; break;
+      case Isa::avx2: s.isa = "avx2"; break;
+      case Isa::avx: s.isa = "avx"; break;
+      case Isa::sse41: s.isa = "sse41"; break;
+      default: s.isa = "other"; break;
+    }
+    s.native = isa == Isa::avx512_core_bf16 || isa == Isa::avx512_core_amx;
+    return s;
+  }();
+  return support;
+}
+
 }  // namespace residual::ops
