@@ -6,7 +6,6 @@
 // native bf16; the accuracy check is in train_convergence_test.cpp.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -63,14 +62,6 @@ TEST(CliPrecision, Bf16WithoutNativeSupportIsOneLineAndWritesNothing) {
   }
 }
 
-// The names in a directory, sorted.
-std::vector<std::string> listing(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 TEST(CliPrecision, BenchSaysWhichPrecisionRan) {
   SKIP_WITHOUT_NATIVE_BF16();
   const CliResult r = run_cli({"bench", "--model", tiny_cnn_model(), "--batch-size", "4",
@@ -84,8 +75,8 @@ TEST(CliPrecision, BenchSaysWhichPrecisionRan) {
 // checkpoint); eval and predict take either precision.
 TEST(CliPrecision, Bf16CheckpointsAreFp32AndInterchangeable) {
   SKIP_WITHOUT_NATIVE_BF16();
-  TempDir tmp;
-  const fs::path ck = tmp / "ck";
+  TempDir tmp, ck_dir;  // the checkpoints alone in ck_dir, whose entries() list them
+  const fs::path ck = ck_dir.path();
   const CliResult trained = run_cli(bf16_run(ck));
   ASSERT_EQ(trained.exit_code, 0) << describe(trained);
   const Checkpoint c = read_checkpoint((ck / latest_name(ck)).string());
@@ -97,10 +88,10 @@ TEST(CliPrecision, Bf16CheckpointsAreFp32AndInterchangeable) {
   // from and writes nothing; with --precision fp32 it continues.
   SpawnOptions avx2;
   avx2.env = {{"ONEDNN_MAX_CPU_ISA", "AVX2"}};
-  const std::vector<std::string> before = listing(ck);
+  const std::vector<std::string> before = ck_dir.entries();
   expect_error(run_cli_with(train_args({"--resume", ck.string(), "--epochs", "2"}), avx2),
                {"was trained with --precision bf16", "give --precision fp32"}, Output::kAllowed);
-  EXPECT_EQ(listing(ck), before);
+  EXPECT_EQ(ck_dir.entries(), before);
   const CliResult resumed = run_cli_with(
       train_args({"--resume", ck.string(), "--epochs", "2", "--precision", "fp32", "--threads", "2"}),
       avx2);
