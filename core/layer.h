@@ -69,6 +69,14 @@ class Layer {
   // node that followed it). Returns false if the layer cannot.
   virtual bool fuse_following_relu() { return false; }
 
+  // Mixed precision (PassContext::precision bf16): whether this layer reads a bfloat16
+  // input as it reads a float32 one (batch norm does). The model tells each layer whether
+  // every consumer of its output does; a convolution then writes its output in bf16,
+  // halving the bytes written there and read by the consumers.
+  virtual bool reads_bf16_input() const { return false; }
+  void set_consumers_read_bf16(bool all) { consumers_read_bf16_ = all; }
+  bool consumers_read_bf16() const { return consumers_read_bf16_; }
+
   // Names of the nodes feeding this layer (set by the model; used in error messages).
   void set_input_names(std::vector<std::string> names) { input_names_ = std::move(names); }
   const std::vector<std::string>& input_names() const { return input_names_; }
@@ -94,6 +102,7 @@ class Layer {
   std::string name_;
   std::vector<std::string> input_names_;
   std::deque<Parameter> params_;  // a deque keeps Parameter addresses stable
+  bool consumers_read_bf16_ = false;
 };
 
 }  // namespace residual

@@ -75,6 +75,7 @@ Model::Model(const nlohmann::json& spec, const LayerRegistry& registry) {
     node.needs_grad = needs && i != input_;
   }
   fuse_relus();
+  mark_bf16_consumers();
   outputs_.resize(nodes_.size());
   grads_.resize(nodes_.size());
   written_.resize(nodes_.size());
@@ -166,6 +167,18 @@ void Model::fuse_relus() {
     const int p = node.inputs[0];
     if (p == input_ || nodes_[p].consumers.size() != 1 || p == output_) continue;
     if (nodes_[p].layer->fuse_following_relu()) node.alias_of = p;
+  }
+}
+
+void Model::mark_bf16_consumers() {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const ModelNode& node = nodes_[i];
+    const int index = static_cast<int>(i);
+    bool all = index != output_ && index != input_ && !node.consumers.empty();
+    for (int c : node.consumers) {
+      all = all && nodes_[c].alias_of < 0 && nodes_[c].layer->reads_bf16_input();
+    }
+    node.layer->set_consumers_read_bf16(all);
   }
 }
 

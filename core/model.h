@@ -88,6 +88,10 @@ class Model {
   void add_nodes(const nlohmann::json& spec, const LayerRegistry& registry);
   void sort_topologically();
   void fuse_relus();
+  // Tells each layer whether every consumer of its output reads bf16 (Layer::
+  // reads_bf16_input) and nothing else sees the tensor (not the model's output, not a
+  // fused ReLU's alias), so it may write bf16 under bf16 precision.
+  void mark_bf16_consumers();
 
   std::string name_;
   Device device_ = Device::cpu();

@@ -41,7 +41,8 @@ struct Conv2dGeometry {
   int64_t groups = 1;
 };
 // x and w are both float32, or both bfloat16 (mixed precision: products accumulate in
-// fp32); y, bias, dx, dw and dbias are float32; dy of the backward ops has w's dtype.
+// fp32); bias, dx, dw and dbias are float32; y is float32, or bfloat16 with bfloat16
+// operands (for a consumer that reads bf16); dy of the backward ops has w's dtype.
 using Conv2dForwardFn = void(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                              const Tensor* bias, Tensor& y);
 inline Op<Conv2dForwardFn> conv2d_forward{"conv2d_forward"};
@@ -75,7 +76,9 @@ inline Op<DenseBackwardDataFn> dense_backward_data{"dense_backward_data"};
 using DenseBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias);
 inline Op<DenseBackwardWeightsFn> dense_backward_weights{"dense_backward_weights"};
 
-// Batch normalisation per channel (last dimension) over all other dimensions.
+// Batch normalisation per channel (last dimension) over all other dimensions. On the CPU x
+// may also be bfloat16 (a convolution's output under mixed precision); everything else is
+// float32.
 // `relu` fuses a ReLU after the affine transform (backward then needs `y`).
 // batch_mean / batch_var (biased) are written by the training forward, read by backward;
 // the training forward needs at least one row (an empty batch has no statistics).

@@ -108,11 +108,15 @@ class Conv2DLayer : public Layer {
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     ops::Conv2dGeometry g = g_;
     g.batch = x[0]->dim(0);
-    y.resize(Shape{g.batch, g.out_h, g.out_w, g.out_c}, *x[0]);
+    const Shape shape{g.batch, g.out_h, g.out_w, g.out_c};
     const Tensor* bias = bias_param_ ? &bias_param_->value : nullptr;
     if (bf16_.begin_forward(ctx, *x[0], kernel_param_->value)) {
+      // Consumers that all read bf16 (batch norm) get y in bf16: half the bytes.
+      const bool bf16_out = consumers_read_bf16() && activation_ == ops::Activation::kLinear;
+      y.resize(shape, x[0]->device(), bf16_out ? DType::kBFloat16 : DType::kFloat32);
       ops::conv2d_forward(g, bf16_.x(), bf16_.w(), bias, y);
     } else {
+      y.resize(shape, x[0]->device(), DType::kFloat32);
       ops::conv2d_forward(g, *x[0], kernel_param_->value, bias, y);
     }
     if (activation_ != ops::Activation::kLinear) ops::activation_forward(activation_, y, y);

@@ -2,8 +2,12 @@
 // stream over rows with a vectorised loop over channels. Statistics accumulate in double
 // per thread and combine in thread order (deterministic for a given thread count).
 // Our own kernel rather than oneDNN's: see docs/architecture.md.
+// x may be bfloat16 (a convolution's output under mixed precision, docs/architecture.md):
+// every pass then reads it through Bf16Rows, widening to float on load (exact), and
+// computes as for float32; y, dx and the statistics stay float32.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -16,6 +20,28 @@ namespace {
 
 constexpr int64_t kLanes = 16;      // one AVX-512 vector of floats
 constexpr int64_t kBlockRows = 64;  // rows summed in float before adding into double
+
+// A bfloat16 tensor's elements read as floats, indexed like a `const float*`.
+struct Bf16Rows {
+  const uint16_t* bits;
+  float operator[](int64_t i) const {
+    const uint32_t widened = static_cast<uint32_t>(bits[i]) << 16;
+    float value;
+    std::memcpy(&value, &widened, sizeof value);
+    return value;
+  }
+};
+
+// Calls fn with x's elements as a `const float*` or a Bf16Rows.
+template <typename Fn>
+void with_rows(const Tensor& x, Fn&& fn) {
+  if (x.dtype() == DType::kBFloat16) {
+    RESIDUAL_CHECK(x.device().is_cpu(), "batch norm: a bfloat16 input on ", x.device().str());
+    fn(Bf16Rows{x.data<uint16_t>()});
+  } else {
+    fn(static_cast<const float*>(x.f32()));
+  }
+}
 
 // Adds, for each channel i, the sums over rows [begin, end) of the pair (a, b) that
 // elem(r, i, a, b) accumulates into a[i] += ..., b[i] += .... Works on 16 channels at a
@@ -73,21 +99,22 @@ void channel_sums(int64_t rows, int64_t c, std::vector<double>& s1, std::vector<
   }
 }
 
-void normalize(const float* x, const float* scale, const float* shift, bool relu, int64_t rows,
-               int64_t c, float* y) {
+template <typename X>
+void normalize(X x, const float* scale, const float* shift, bool relu, int64_t rows, int64_t c,
+               float* y) {
   parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x + r * c;
-      float* yr = y + r * c;
+      const int64_t o = r * c;
+      float* yr = y + o;
       if (relu) {
 #pragma omp simd
         for (int64_t i = 0; i < c; ++i) {
-          const float v = xr[i] * scale[i] + shift[i];
+          const float v = x[o + i] * scale[i] + shift[i];
           yr[i] = v > 0.f ? v : 0.f;
         }
       } else {
 #pragma omp simd
-        for (int64_t i = 0; i < c; ++i) yr[i] = xr[i] * scale[i] + shift[i];
+        for (int64_t i = 0; i < c; ++i) yr[i] = x[o + i] * scale[i] + shift[i];
       }
     }
   });
@@ -101,16 +128,20 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Ten
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
   RESIDUAL_CHECK(rows > 0, "batch_norm_forward_training: the batch has no rows, so it has no "
                  "statistics (the layer skips empty batches)");
-  const float* xp = x.f32();
   // Sums of (x - k) and (x - k)^2 with k = the first row: E[x^2] - mean^2 would cancel
   // catastrophically when |mean| >> std.
-  const float* k = xp;
+  std::vector<float> first_row(static_cast<size_t>(c));
   std::vector<double> sum, sumsq;
-  channel_sums(rows, c, sum, sumsq, [&](int64_t r, int64_t i, float& a, float& b) {
-    const float d = xp[r * c + i] - k[i];
-    a += d;
-    b += d * d;
+  with_rows(x, [&](auto xp) {
+    for (int64_t i = 0; i < c; ++i) first_row[i] = xp[i];
+    const float* k = first_row.data();
+    channel_sums(rows, c, sum, sumsq, [&](int64_t r, int64_t i, float& a, float& b) {
+      const float d = xp[r * c + i] - k[i];
+      a += d;
+      b += d * d;
+    });
   });
+  const float* k = first_row.data();
   std::vector<float> scale(c), shift(c);
   float* mean = batch_mean.f32();
   float* var = batch_var.f32();
@@ -124,7 +155,7 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Ten
     scale[i] = static_cast<float>(s);
     shift[i] = static_cast<float>(beta.f32()[i] - m * s);
   }
-  normalize(xp, scale.data(), shift.data(), relu, rows, c, y.f32());
+  with_rows(x, [&](auto xp) { normalize(xp, scale.data(), shift.data(), relu, rows, c, y.f32()); });
 }
 
 void batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -137,7 +168,7 @@ void batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Te
     scale[i] = static_cast<float>(s);
     shift[i] = static_cast<float>(beta.f32()[i] - mean.f32()[i] * s);
   }
-  normalize(x.f32(), scale.data(), shift.data(), relu, rows, c, y.f32());
+  with_rows(x, [&](auto xp) { normalize(xp, scale.data(), shift.data(), relu, rows, c, y.f32()); });
 }
 
 namespace {
@@ -147,7 +178,6 @@ template <bool kRelu>
 void write_dx(const Tensor& x, const Tensor& y, const Tensor& dy, const float* kd,
               const float* kxp, const float* k0, Tensor& dx) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
   const float* dyp = dy.f32();
   const float* yp = kRelu ? y.f32() : dyp;
   auto masked = [&](int64_t o) {
@@ -156,12 +186,16 @@ void write_dx(const Tensor& x, const Tensor& y, const Tensor& dy, const float* k
     return d;
   };
   float* dxp = dx.f32();
-  parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t o = r * c;
+  with_rows(x, [&](auto xp) {
+    parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t o = r * c;
 #pragma omp simd
-      for (int64_t i = 0; i < c; ++i) dxp[o + i] = kd[i] * masked(o + i) + kxp[i] * xp[o + i] + k0[i];
-    }
+        for (int64_t i = 0; i < c; ++i) {
+          dxp[o + i] = kd[i] * masked(o + i) + kxp[i] * xp[o + i] + k0[i];
+        }
+      }
+    });
   });
 }
 
@@ -173,7 +207,6 @@ void batch_norm_backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy
                               const Tensor& batch_var, float epsilon, Tensor& dx,
                               Tensor& dgamma, Tensor& dbeta) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
   const float* dyp = dy.f32();
   const float* yp = kRelu ? y.f32() : dyp;
   const float* mean = batch_mean.f32();
@@ -184,11 +217,13 @@ void batch_norm_backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy
   };
   // sum_dy = sum(dy'), sum_dy_xc = sum(dy' * (x - mean)); dy' is dy masked by the ReLU.
   std::vector<double> sum_dy, sum_dy_xc;
-  channel_sums(rows, c, sum_dy, sum_dy_xc, [&](int64_t r, int64_t i, float& a, float& b) {
-    const int64_t o = r * c + i;
-    const float g = masked(o);
-    a += g;
-    b += g * (xp[o] - mean[i]);
+  with_rows(x, [&](auto xp) {
+    channel_sums(rows, c, sum_dy, sum_dy_xc, [&](int64_t r, int64_t i, float& a, float& b) {
+      const int64_t o = r * c + i;
+      const float g = masked(o);
+      a += g;
+      b += g * (xp[o] - mean[i]);
+    });
   });
   // dx = gamma * inv_std * (dy' - mean(dy') - xhat * mean(dy' * xhat))
   //    = k_dy * dy' + k_x * x + k_0
@@ -302,17 +337,18 @@ void backward_partial_sums_impl(const Tensor& x, const Tensor& y, const Tensor& 
                                 const Tensor& mean, const Tensor& var, float epsilon,
                                 double* sums) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
   const float* dyp = dy.f32();
   const float* yp = kRelu ? y.f32() : dyp;
   const float* mp = mean.f32();
   // sums = (sum dy', sum dy' * (x - mean)); the second is scaled to xhat after the pass.
   // x - mean in float as the fused backward; the product of two floats is exact in double.
-  channel_sums_f64(rows, c, sums, [&](int64_t r, int64_t i, double& a, double& b) {
-    const int64_t o = r * c + i;
-    const float g = kRelu ? masked_by_positive(dyp[o], yp[o]) : dyp[o];
-    a += g;
-    b += static_cast<double>(g) * (xp[o] - mp[i]);
+  with_rows(x, [&](auto xp) {
+    channel_sums_f64(rows, c, sums, [&](int64_t r, int64_t i, double& a, double& b) {
+      const int64_t o = r * c + i;
+      const float g = kRelu ? masked_by_positive(dyp[o], yp[o]) : dyp[o];
+      a += g;
+      b += static_cast<double>(g) * (xp[o] - mp[i]);
+    });
   });
   const std::vector<double> is = inv_std(var, epsilon);
   for (int64_t i = 0; i < c; ++i) sums[c + i] *= is[i];
@@ -322,12 +358,13 @@ void backward_partial_sums_impl(const Tensor& x, const Tensor& y, const Tensor& 
 
 void batch_norm_partial_sums(const Tensor& x, double* sums) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
   // A float times itself is exact in double (24 + 24 bits of mantissa < 53).
-  channel_sums_f64(rows, c, sums, [&](int64_t r, int64_t i, double& a, double& b) {
-    const double v = xp[r * c + i];
-    a += v;
-    b += v * v;
+  with_rows(x, [&](auto xp) {
+    channel_sums_f64(rows, c, sums, [&](int64_t r, int64_t i, double& a, double& b) {
+      const double v = xp[r * c + i];
+      a += v;
+      b += v * v;
+    });
   });
 }
 

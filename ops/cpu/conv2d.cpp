@@ -47,12 +47,12 @@ struct ConvPlan {
 
 using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, bool, bool>;
+                           int64_t, int64_t, int64_t, int64_t, bool, bool, bool>;
 
-PlanKey key_of(const Conv2dGeometry& g, bool bias, bool bf16) {
+PlanKey key_of(const Conv2dGeometry& g, bool bias, bool bf16, bool bf16_out) {
   return {g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.kernel_h,
           g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top,
-          g.pad_bottom, g.pad_left, g.pad_right, g.groups, bias, bf16};
+          g.pad_bottom, g.pad_left, g.pad_right, g.groups, bias, bf16, bf16_out};
 }
 
 memory::desc weights_desc(const Conv2dGeometry& g, memory::data_type type, bool any) {
@@ -64,16 +64,17 @@ memory::desc weights_desc(const Conv2dGeometry& g, memory::data_type type, bool 
                       type, any ? Tag::any : Tag::goihw);
 }
 
-ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, bool bf16) {
+// bf16_out: the forward writes y in bf16 (for a consumer that reads bf16: batch norm).
+ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, bool bf16, bool bf16_out = false) {
   static std::mutex mutex;
   static std::map<PlanKey, ConvPlan> plans;
   std::lock_guard<std::mutex> lock(mutex);
-  auto [it, inserted] = plans.try_emplace(key_of(g, has_bias, bf16));
+  auto [it, inserted] = plans.try_emplace(key_of(g, has_bias, bf16, bf16_out));
   ConvPlan& p = it->second;
   if (!inserted) return p;
   const auto in_type = bf16 ? kBf16 : kF32;
   p.src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c, in_type);
-  p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c);
+  p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c, bf16_out ? kBf16 : kF32);
   p.diff_src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c);
   p.diff_dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c, in_type);
   p.user_weights = weights_desc(g, in_type, false);
@@ -142,7 +143,10 @@ PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g) {
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                     const Tensor* bias, Tensor& y) {
   if (g.batch == 0) return;
-  ConvPlan& p = plan_for(g, bias != nullptr, is_bf16("conv2d_forward", x, w));
+  const bool bf16 = is_bf16("conv2d_forward", x, w);
+  const bool bf16_out = y.dtype() == DType::kBFloat16;
+  RESIDUAL_CHECK(!bf16_out || bf16, "conv2d_forward: a bfloat16 output needs bfloat16 operands");
+  ConvPlan& p = plan_for(g, bias != nullptr, bf16, bf16_out);
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.fwd_pd.weights_desc(), p.weights_scratch);

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -106,6 +109,35 @@ TEST_F(MixedPrecisionTest, Fp32AfterBf16IsTheFp32StepBitForBit) {
   const StepOutcome again = step(Precision::kFloat32);
   EXPECT_EQ(again.logits, first.logits);
   EXPECT_EQ(again.gradients, first.gradients);
+}
+
+// Which layers may hand bf16 to their consumers (Model::mark_bf16_consumers): only those
+// whose every consumer reads bf16 (batch norm) and whose output nothing else sees.
+TEST(MixedPrecisionModelTest, OnlyOutputsReadByBatchNormAloneMayBeBf16) {
+  const nlohmann::json spec = nlohmann::json::parse(R"({
+    "format": "residual-model", "version": 1, "name": "bf16-consumers",
+    "layers": [
+      {"name": "input", "type": "Input", "config": {"shape": [8, 8, 3]}},
+      {"name": "c1", "type": "Conv2D", "inputs": ["input"],
+       "config": {"filters": 4, "kernel_size": 3, "padding": "same", "use_bias": false}},
+      {"name": "b1", "type": "BatchNormalization", "inputs": ["c1"]},
+      {"name": "r1", "type": "ReLU", "inputs": ["b1"]},
+      {"name": "c2", "type": "Conv2D", "inputs": ["r1"], "config": {"filters": 4, "kernel_size": 1}},
+      {"name": "b2", "type": "BatchNormalization", "inputs": ["c2"]},
+      {"name": "join", "type": "Add", "inputs": ["c2", "b2"]},
+      {"name": "pool", "type": "GlobalAveragePooling2D", "inputs": ["join"]},
+      {"name": "fc", "type": "Dense", "inputs": ["pool"], "config": {"units": 3}}
+    ],
+    "outputs": ["fc"]
+  })");
+  Model model(spec, test::builtin_registry());
+  std::map<std::string, bool> bf16;
+  for (const ModelNode& node : model.nodes()) bf16[node.name] = node.layer->consumers_read_bf16();
+  EXPECT_TRUE(bf16.at("c1"));    // read by b1 alone
+  EXPECT_FALSE(bf16.at("c2"));   // also read by the Add
+  EXPECT_FALSE(bf16.at("b1"));   // its (fused) ReLU reads float32
+  EXPECT_FALSE(bf16.at("fc"));   // the model's output
+  EXPECT_FALSE(bf16.at("input"));
 }
 
 TEST_F(MixedPrecisionTest, Bf16IsRefusedForAModelOnAGpu) {
