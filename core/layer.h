@@ -69,6 +69,20 @@ class Layer {
   // node that followed it). Returns false if the layer cannot.
   virtual bool fuse_following_relu() { return false; }
 
+  // Mixed precision (PassContext::precision bf16) keeps activations in bfloat16 between
+  // layers that handle it, as PyTorch's autocast does: half the bytes for every pass
+  // over them. reads_bf16_input(): this layer reads bfloat16 inputs as it reads float32
+  // ones. The model tells each layer whether every consumer of its output does
+  // (set_consumers_read_bf16); output_dtype() is then what a layer that can write bf16
+  // writes.
+  virtual bool reads_bf16_input() const { return false; }
+  void set_consumers_read_bf16(bool all) { consumers_read_bf16_ = all; }
+  bool consumers_read_bf16() const { return consumers_read_bf16_; }
+  DType output_dtype(const PassContext& ctx) const {
+    return ctx.precision == Precision::kBFloat16 && consumers_read_bf16_ ? DType::kBFloat16
+                                                                         : DType::kFloat32;
+  }
+
   // Names of the nodes feeding this layer (set by the model; used in error messages).
   void set_input_names(std::vector<std::string> names) { input_names_ = std::move(names); }
   const std::vector<std::string>& input_names() const { return input_names_; }
@@ -87,6 +101,9 @@ class Layer {
   virtual std::vector<Tensor*> state_tensors() { return {}; }
   Parameter& add_parameter(const std::string& kind, const Shape& shape, bool trainable,
                            bool is_bias_or_norm);
+  // dx sized for the gradient of x, in x's dtype: a bf16 activation has a bf16 gradient
+  // (as under PyTorch's autocast), so a backward pass moves half the bytes too.
+  static void resize_gradient(Tensor& dx, const Tensor& x) { dx.resize_like(x); }
   // "layer 'conv1' (Conv2D): " for error messages.
   std::string where() const;
 
@@ -94,6 +111,7 @@ class Layer {
   std::string name_;
   std::vector<std::string> input_names_;
   std::deque<Parameter> params_;  // a deque keeps Parameter addresses stable
+  bool consumers_read_bf16_ = false;
 };
 
 }  // namespace residual

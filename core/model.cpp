@@ -75,6 +75,7 @@ Model::Model(const nlohmann::json& spec, const LayerRegistry& registry) {
     node.needs_grad = needs && i != input_;
   }
   fuse_relus();
+  mark_bf16_consumers();
   outputs_.resize(nodes_.size());
   grads_.resize(nodes_.size());
   written_.resize(nodes_.size());
@@ -166,6 +167,30 @@ void Model::fuse_relus() {
     const int p = node.inputs[0];
     if (p == input_ || nodes_[p].consumers.size() != 1 || p == output_) continue;
     if (nodes_[p].layer->fuse_following_relu()) node.alias_of = p;
+  }
+}
+
+void Model::mark_bf16_consumers() {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const int index = static_cast<int>(i);
+    // The input is the caller's tensor, the output goes to the loss in float32.
+    bool all = index != output_ && index != input_ && nodes_[i].alias_of < 0;
+    // The readers of the tensor: the consumers, where a fused ReLU (an alias of this
+    // tensor) stands for its own consumers.
+    std::vector<int> pending = nodes_[i].consumers;
+    bool any = false;
+    while (all && !pending.empty()) {
+      const int c = pending.back();
+      pending.pop_back();
+      if (nodes_[c].alias_of >= 0) {
+        all = c != output_;
+        pending.insert(pending.end(), nodes_[c].consumers.begin(), nodes_[c].consumers.end());
+      } else {
+        all = nodes_[c].layer->reads_bf16_input();
+        any = true;
+      }
+    }
+    nodes_[i].layer->set_consumers_read_bf16(all && any);
   }
 }
 
@@ -277,7 +302,7 @@ void Model::backward(const Tensor& doutput, const PassContext& ctx) {
         for (size_t s = 0; s < node.inputs.size(); ++s) {
           if (dx[s] != &slot_scratch_[i][s]) continue;
           Tensor& total = grads_[node.inputs[s]];
-          ops::add_forward({&total, dx[s]}, total);
+          ops::add_forward({&total, dx[s]}, false, total);
         }
         if (profiling_) charge(profile_ms_, "(gradient sums)", "", start_sum);
       }

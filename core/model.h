@@ -88,6 +88,10 @@ class Model {
   void add_nodes(const nlohmann::json& spec, const LayerRegistry& registry);
   void sort_topologically();
   void fuse_relus();
+  // Tells each layer whether every reader of its output reads bf16 (Layer::
+  // reads_bf16_input; a fused ReLU's readers stand for it) and the tensor is not the
+  // model's input or output, so it may write bf16 under bf16 precision.
+  void mark_bf16_consumers();
 
   std::string name_;
   Device device_ = Device::cpu();

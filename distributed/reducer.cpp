@@ -103,7 +103,7 @@ void Reducer::on_gradient_ready(Parameter& p) {
     if (first_of_step_) {
       dst.copy_from(p.grad);
     } else {
-      ops::add_forward({&dst, &p.grad}, dst);
+      ops::add_forward({&dst, &p.grad}, false, dst);
     }
   }
   --b.pending;

@@ -41,7 +41,9 @@ struct Conv2dGeometry {
   int64_t groups = 1;
 };
 // x and w are both float32, or both bfloat16 (mixed precision: products accumulate in
-// fp32); y, bias, dx, dw and dbias are float32; dy of the backward ops has w's dtype.
+// fp32); bias, dw and dbias are float32; y and dx are float32, or with bfloat16 operands
+// either may be bfloat16 (bf16 activations and their gradients); dy of the backward ops
+// has w's dtype.
 using Conv2dForwardFn = void(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                              const Tensor* bias, Tensor& y);
 inline Op<Conv2dForwardFn> conv2d_forward{"conv2d_forward"};
@@ -75,7 +77,9 @@ inline Op<DenseBackwardDataFn> dense_backward_data{"dense_backward_data"};
 using DenseBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias);
 inline Op<DenseBackwardWeightsFn> dense_backward_weights{"dense_backward_weights"};
 
-// Batch normalisation per channel (last dimension) over all other dimensions.
+// Batch normalisation per channel (last dimension) over all other dimensions. On the CPU
+// x, y, dy and dx may each also be bfloat16 (activations and their gradients under mixed
+// precision); parameters and statistics are float32.
 // `relu` fuses a ReLU after the affine transform (backward then needs `y`).
 // batch_mean / batch_var (biased) are written by the training forward, read by backward;
 // the training forward needs at least one row (an empty batch has no statistics).
@@ -139,11 +143,15 @@ enum class Activation { kLinear, kRelu, kSigmoid, kSoftmax };
 // Softmax runs over the last dimension. Backward reads the forward output y.
 using ActivationForwardFn = void(Activation kind, const Tensor& x, Tensor& y);
 inline Op<ActivationForwardFn> activation_forward{"activation_forward"};
+// On the CPU, ReLU's y, dy and dx may each also be bfloat16 (a bf16 activation and its
+// gradient under mixed precision).
 using ActivationBackwardFn = void(Activation kind, const Tensor& y, const Tensor& dy, Tensor& dx);
 inline Op<ActivationBackwardFn> activation_backward{"activation_backward"};
 
-// y = sum of xs (same shapes).
-using AddForwardFn = void(const std::vector<const Tensor*>& xs, Tensor& y);
+// y = sum of xs (same shapes), then max(y, 0) when `relu` (a residual block's closing
+// ReLU, in the same pass). y may be one of the xs (in-place accumulation). On the CPU the
+// xs and y may each also be bfloat16 (activations under mixed precision).
+using AddForwardFn = void(const std::vector<const Tensor*>& xs, bool relu, Tensor& y);
 inline Op<AddForwardFn> add_forward{"add_forward"};
 // y[n, h, w, c] = x[n, h, w, c] * s[n, c]
 using ChannelScaleForwardFn = void(const Tensor& x, const Tensor& s, Tensor& y);
@@ -151,7 +159,8 @@ inline Op<ChannelScaleForwardFn> channel_scale_forward{"channel_scale_forward"};
 using ChannelScaleBackwardFn = void(const Tensor& x, const Tensor& s, const Tensor& dy, Tensor* dx,
                                     Tensor* ds);
 inline Op<ChannelScaleBackwardFn> channel_scale_backward{"channel_scale_backward"};
-// N x H x W x C -> N x C
+// N x H x W x C -> N x C. On the CPU x and dx may also be bfloat16 (a bf16 activation and
+// its gradient; y and dy stay float32).
 using GlobalAvgPoolForwardFn = void(const Tensor& x, Tensor& y);
 inline Op<GlobalAvgPoolForwardFn> global_avg_pool_forward{"global_avg_pool_forward"};
 using GlobalAvgPoolBackwardFn = void(const Tensor& dy, Tensor& dx);
@@ -166,7 +175,8 @@ using ZeroPad2dBackwardFn = void(const Padding2d& p, const Tensor& dy, Tensor& d
 inline Op<ZeroPad2dBackwardFn> zero_pad2d_backward{"zero_pad2d_backward"};
 
 // Option-A shortcut of He et al.: x[:, ::stride, ::stride, :] with `pad_before` and
-// `pad_after` zero channels around it.
+// `pad_after` zero channels around it. On the CPU x, y, dy and dx may each also be
+// bfloat16.
 using ShortcutPadForwardFn = void(int64_t stride, int64_t pad_before, int64_t pad_after,
                                   const Tensor& x, Tensor& y);
 inline Op<ShortcutPadForwardFn> shortcut_pad_forward{"shortcut_pad_forward"};

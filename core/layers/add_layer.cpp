@@ -27,10 +27,11 @@ class AddLayer : public Layer {
   // The ReLU closing a residual block runs on the sum while it is still in cache.
   bool fuse_following_relu() override { return relu_ = true; }
 
-  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
-    y.resize_like(*x[0]);
-    ops::add_forward(x, y);
-    if (relu_) ops::activation_forward(ops::Activation::kRelu, y, y);
+  bool reads_bf16_input() const override { return true; }
+
+  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
+    y.resize(x[0]->shape(), x[0]->device(), output_dtype(ctx));
+    ops::add_forward(x, relu_, y);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor& y, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
@@ -38,19 +39,27 @@ class AddLayer : public Layer {
     const Tensor* first = nullptr;
     for (size_t i = 0; i < dx.size(); ++i) {
       if (!dx[i]) continue;
-      dx[i]->resize_like(*x[i]);
+      resize_gradient(*dx[i], *x[i]);
       if (first) {
-        dx[i]->copy_from(*first);
+        copy_converting(*first, *dx[i]);
       } else if (relu_) {
         ops::activation_backward(ops::Activation::kRelu, y, dy, *dx[i]);
       } else {
-        dx[i]->copy_from(dy);
+        copy_converting(dy, *dx[i]);
       }
       if (!first) first = dx[i];
     }
   }
 
  private:
+  // Inputs and output may differ in dtype (bf16 activations have bf16 gradients).
+  static void copy_converting(const Tensor& src, Tensor& dst) {
+    if (src.dtype() == dst.dtype()) {
+      dst.copy_from(src);
+    } else {
+      ops::cast(src, dst);
+    }
+  }
   std::string input_name(size_t i) const {
     return i < input_names().size() ? input_names()[i] : std::to_string(i);
   }

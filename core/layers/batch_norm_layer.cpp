@@ -69,12 +69,14 @@ class BatchNormLayer : public Layer {
   }
 
   bool fuse_following_relu() override { return relu_ = true; }
+  bool reads_bf16_input() const override { return true; }
 
   // Backward reads the statistics of the last forward (after a move too).
   std::vector<Tensor*> state_tensors() override { return {&batch_mean_, &batch_var_}; }
 
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
-    y.resize_like(*x[0]);
+    // x and y may be bf16 activations (Layer::reads_bf16_input); dx is float32.
+    y.resize(x[0]->shape(), x[0]->device(), output_dtype(ctx));
     mode_ = Mode::kNone;
     if (!ctx.training) {
       ops::batch_norm_forward_inference(*x[0], gamma_->value, beta_->value, mean_->value,
@@ -113,11 +115,11 @@ class BatchNormLayer : public Layer {
     if (mode_ == Mode::kEmpty) {
       gamma_->grad.zero();
       beta_->grad.zero();
-      if (dx[0]) dx[0]->resize_like(*x[0]);
+      if (dx[0]) resize_gradient(*dx[0], *x[0]);
       return;
     }
     Tensor* out = dx[0] ? dx[0] : &scratch_;
-    out->resize_like(*x[0]);
+    resize_gradient(*out, *x[0]);
     ops::batch_norm_backward(*x[0], y, dy, gamma_->value, batch_mean_, batch_var_, epsilon_,
                              relu_, *out, gamma_->grad, beta_->grad);
   }
@@ -167,7 +169,7 @@ class BatchNormLayer : public Layer {
     }
     replicas.sum(sums_.data(), static_cast<int64_t>(sums_.size()));  // even without a dx
     if (!dx) return;
-    dx->resize_like(x);
+    resize_gradient(*dx, x);
     ops::batch_norm_backward_apply(x, y, dy, gamma_->value, batch_mean_, batch_var_, epsilon_,
                                    relu_, sums_.data(), global_count_, *dx);
   }

@@ -2,7 +2,9 @@
 // The bf16 copies a convolution or dense layer computes with under Precision::kBFloat16
 // (core/precision.h): its input and weights, cast in forward and kept for the backward
 // (the weights change only between steps), and the output gradient, cast once for both
-// backward products. Under fp32 it holds nothing and the layer uses its own tensors.
+// backward products. An input that already is a bf16 activation (Conv2D reads them,
+// Layer::reads_bf16_input) is used as it is. Under fp32 it holds nothing and the layer
+// uses its own tensors.
 #include "core/error.h"
 #include "core/layer.h"
 #include "ops/ops.h"
@@ -16,9 +18,18 @@ class Bf16Operands {
     active_ = ctx.precision == Precision::kBFloat16;
     if (!active_) {
       x_ = w_ = dy_ = Tensor();  // an fp32 pass after a bf16 one keeps no stale copies
+      x_shared_ = false;
       return false;
     }
-    ops::cast_to(DType::kBFloat16, x, x_);
+    if (x.dtype() == DType::kBFloat16) {
+      x_ = x;  // a bf16 activation (Layer::reads_bf16_input): shared, valid until backward
+      x_shared_ = true;
+    } else {
+      // A cast into storage shared with the producer's output would overwrite it.
+      if (x_shared_) x_ = Tensor();
+      x_shared_ = false;
+      ops::cast_to(DType::kBFloat16, x, x_);
+    }
     ops::cast_to(DType::kBFloat16, w, w_);
     return true;
   }
@@ -39,6 +50,7 @@ class Bf16Operands {
 
  private:
   bool active_ = false;
+  bool x_shared_ = false;  // x_ is the bf16 input itself, not a cast of it
   Tensor x_, w_, dy_;
 };
 

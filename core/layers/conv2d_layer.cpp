@@ -108,11 +108,15 @@ class Conv2DLayer : public Layer {
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     ops::Conv2dGeometry g = g_;
     g.batch = x[0]->dim(0);
-    y.resize(Shape{g.batch, g.out_h, g.out_w, g.out_c}, *x[0]);
+    const Shape shape{g.batch, g.out_h, g.out_w, g.out_c};
     const Tensor* bias = bias_param_ ? &bias_param_->value : nullptr;
     if (bf16_.begin_forward(ctx, *x[0], kernel_param_->value)) {
+      // Consumers that all read bf16 get y in bf16: half the bytes.
+      const bool linear = activation_ == ops::Activation::kLinear;
+      y.resize(shape, x[0]->device(), linear ? output_dtype(ctx) : DType::kFloat32);
       ops::conv2d_forward(g, bf16_.x(), bf16_.w(), bias, y);
     } else {
+      y.resize(shape, x[0]->device(), DType::kFloat32);
       ops::conv2d_forward(g, *x[0], kernel_param_->value, bias, y);
     }
     if (activation_ != ops::Activation::kLinear) ops::activation_forward(activation_, y, y);
@@ -130,13 +134,15 @@ class Conv2DLayer : public Layer {
     }
     Tensor* dbias = bias_param_ ? &bias_param_->grad : nullptr;
     const bool bf16 = bf16_.active(*x[0]);
-    if (bf16) dz = &bf16_.cast_grad(*dz);
+    if (bf16 && dz->dtype() != DType::kBFloat16) dz = &bf16_.cast_grad(*dz);
     ops::conv2d_backward_weights(g, bf16 ? bf16_.x() : *x[0], *dz, kernel_param_->grad, dbias);
     if (dx[0]) {
-      dx[0]->resize_like(*x[0]);
+      resize_gradient(*dx[0], *x[0]);
       ops::conv2d_backward_data(g, *dz, bf16 ? bf16_.w() : kernel_param_->value, *dx[0]);
     }
   }
+
+  bool reads_bf16_input() const override { return true; }  // see Bf16Operands
 
   int64_t macs() const override {
     return g_.out_h * g_.out_w * g_.out_c * (g_.in_c / groups_) * g_.kernel_h * g_.kernel_w;

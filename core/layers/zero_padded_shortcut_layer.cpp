@@ -29,17 +29,19 @@ class ZeroPaddedShortcutLayer : public Layer {
     after_ = filters_ - in[2] - before_;
     return Shape{(in[0] + stride_ - 1) / stride_, (in[1] + stride_ - 1) / stride_, filters_};
   }
-  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext&) override {
+  bool reads_bf16_input() const override { return true; }
+
+  void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     const Tensor& in = *x[0];
     y.resize(Shape{in.dim(0), (in.dim(1) + stride_ - 1) / stride_,
                    (in.dim(2) + stride_ - 1) / stride_, filters_},
-             in);
+             in.device(), output_dtype(ctx));
     ops::shortcut_pad_forward(stride_, before_, after_, in, y);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
-    dx[0]->resize_like(*x[0]);
+    resize_gradient(*dx[0], *x[0]);
     ops::shortcut_pad_backward(stride_, before_, after_, dy, *dx[0]);
   }
 

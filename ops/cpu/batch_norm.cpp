@@ -2,13 +2,19 @@
 // stream over rows with a vectorised loop over channels. Statistics accumulate in double
 // per thread and combine in thread order (deterministic for a given thread count).
 // Our own kernel rather than oneDNN's: see docs/architecture.md.
+// x, y, dy and dx may be bfloat16 (activations and their gradients under mixed precision,
+// docs/architecture.md): every pass reads them widened to float (exact) and computes as
+// for float32, and rounds y or dx once on its store (ops/cpu/element_access.h); the
+// statistics stay float32 (double in the sums).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/element_access.h"
 #include "ops/cpu/parallel.h"
 
 namespace residual::ops::cpu {
@@ -16,6 +22,32 @@ namespace {
 
 constexpr int64_t kLanes = 16;      // one AVX-512 vector of floats
 constexpr int64_t kBlockRows = 64;  // rows summed in float before adding into double
+
+// Calls fn with x's elements as a `const float*` or a Bf16Reader.
+template <typename Fn>
+void with_rows(const Tensor& x, Fn&& fn) {
+  with_reader(x, "batch norm", fn);
+}
+
+// Calls fn with what a fused ReLU's mask reads: y's elements (float32 or bfloat16) under
+// kRelu; without ReLU nothing is read and fn gets a null pointer as a stand-in.
+template <bool kRelu, typename Fn>
+void with_mask_rows(const Tensor& y, Fn&& fn) {
+  if constexpr (kRelu) {
+    with_rows(y, fn);
+  } else {
+    fn(static_cast<const float*>(nullptr));
+  }
+}
+
+// Calls fn(yp, dyp, xp) with the backward's three inputs, each as a `const float*` or a
+// Bf16Reader (yp only read under kRelu).
+template <bool kRelu, typename Fn>
+void with_backward_rows(const Tensor& x, const Tensor& y, const Tensor& dy, Fn&& fn) {
+  with_mask_rows<kRelu>(y, [&](auto yp) {
+    with_rows(dy, [&](auto dyp) { with_rows(x, [&](auto xp) { fn(yp, dyp, xp); }); });
+  });
+}
 
 // Adds, for each channel i, the sums over rows [begin, end) of the pair (a, b) that
 // elem(r, i, a, b) accumulates into a[i] += ..., b[i] += .... Works on 16 channels at a
@@ -73,23 +105,32 @@ void channel_sums(int64_t rows, int64_t c, std::vector<double>& s1, std::vector<
   }
 }
 
-void normalize(const float* x, const float* scale, const float* shift, bool relu, int64_t rows,
-               int64_t c, float* y) {
+template <typename X, typename Y>
+void normalize(X x, const float* scale, const float* shift, bool relu, int64_t rows, int64_t c,
+               Y y) {
   parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int) {
     for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x + r * c;
-      float* yr = y + r * c;
+      const int64_t o = r * c;
       if (relu) {
 #pragma omp simd
         for (int64_t i = 0; i < c; ++i) {
-          const float v = xr[i] * scale[i] + shift[i];
-          yr[i] = v > 0.f ? v : 0.f;
+          const float v = x[o + i] * scale[i] + shift[i];
+          y.set(o + i, v > 0.f ? v : 0.f);
         }
       } else {
 #pragma omp simd
-        for (int64_t i = 0; i < c; ++i) yr[i] = xr[i] * scale[i] + shift[i];
+        for (int64_t i = 0; i < c; ++i) y.set(o + i, x[o + i] * scale[i] + shift[i]);
       }
     }
+  });
+}
+
+// normalize() with x and y each float32 or bfloat16.
+void normalize_tensor(const Tensor& x, const float* scale, const float* shift, bool relu,
+                      Tensor& y) {
+  const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
+  with_rows(x, [&](auto xp) {
+    with_writer(y, "batch norm", [&](auto yw) { normalize(xp, scale, shift, relu, rows, c, yw); });
   });
 }
 
@@ -101,16 +142,20 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Ten
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
   RESIDUAL_CHECK(rows > 0, "batch_norm_forward_training: the batch has no rows, so it has no "
                  "statistics (the layer skips empty batches)");
-  const float* xp = x.f32();
   // Sums of (x - k) and (x - k)^2 with k = the first row: E[x^2] - mean^2 would cancel
   // catastrophically when |mean| >> std.
-  const float* k = xp;
+  std::vector<float> first_row(static_cast<size_t>(c));
   std::vector<double> sum, sumsq;
-  channel_sums(rows, c, sum, sumsq, [&](int64_t r, int64_t i, float& a, float& b) {
-    const float d = xp[r * c + i] - k[i];
-    a += d;
-    b += d * d;
+  with_rows(x, [&](auto xp) {
+    for (int64_t i = 0; i < c; ++i) first_row[i] = xp[i];
+    const float* k = first_row.data();
+    channel_sums(rows, c, sum, sumsq, [&](int64_t r, int64_t i, float& a, float& b) {
+      const float d = xp[r * c + i] - k[i];
+      a += d;
+      b += d * d;
+    });
   });
+  const float* k = first_row.data();
   std::vector<float> scale(c), shift(c);
   float* mean = batch_mean.f32();
   float* var = batch_var.f32();
@@ -124,20 +169,20 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Ten
     scale[i] = static_cast<float>(s);
     shift[i] = static_cast<float>(beta.f32()[i] - m * s);
   }
-  normalize(xp, scale.data(), shift.data(), relu, rows, c, y.f32());
+  normalize_tensor(x, scale.data(), shift.data(), relu, y);
 }
 
 void batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   const Tensor& mean, const Tensor& var, float epsilon,
                                   bool relu, Tensor& y) {
-  const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
+  const int64_t c = x.shape()[x.rank() - 1];
   std::vector<float> scale(c), shift(c);
   for (int64_t i = 0; i < c; ++i) {
     const double s = gamma.f32()[i] / std::sqrt(static_cast<double>(var.f32()[i]) + epsilon);
     scale[i] = static_cast<float>(s);
     shift[i] = static_cast<float>(beta.f32()[i] - mean.f32()[i] * s);
   }
-  normalize(x.f32(), scale.data(), shift.data(), relu, rows, c, y.f32());
+  normalize_tensor(x, scale.data(), shift.data(), relu, y);
 }
 
 namespace {
@@ -147,21 +192,23 @@ template <bool kRelu>
 void write_dx(const Tensor& x, const Tensor& y, const Tensor& dy, const float* kd,
               const float* kxp, const float* k0, Tensor& dx) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
-  const float* dyp = dy.f32();
-  const float* yp = kRelu ? y.f32() : dyp;
-  auto masked = [&](int64_t o) {
-    const float d = dyp[o];  // loaded unconditionally, so the select is branch-free
-    if constexpr (kRelu) return yp[o] > 0.f ? d : 0.f;
-    return d;
-  };
-  float* dxp = dx.f32();
-  parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t o = r * c;
+  with_backward_rows<kRelu>(x, y, dy, [&](auto yp, auto dyp, auto xp) {
+    auto masked = [&](int64_t o) {
+      const float d = dyp[o];  // loaded unconditionally, so the select is branch-free
+      if constexpr (kRelu) return yp[o] > 0.f ? d : 0.f;
+      return d;
+    };
+    with_writer(dx, "batch norm", [&](auto dxw) {
+      parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int) {
+        for (int64_t r = begin; r < end; ++r) {
+          const int64_t o = r * c;
 #pragma omp simd
-      for (int64_t i = 0; i < c; ++i) dxp[o + i] = kd[i] * masked(o + i) + kxp[i] * xp[o + i] + k0[i];
-    }
+          for (int64_t i = 0; i < c; ++i) {
+            dxw.set(o + i, kd[i] * masked(o + i) + kxp[i] * xp[o + i] + k0[i]);
+          }
+        }
+      });
+    });
   });
 }
 
@@ -173,22 +220,21 @@ void batch_norm_backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy
                               const Tensor& batch_var, float epsilon, Tensor& dx,
                               Tensor& dgamma, Tensor& dbeta) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
-  const float* dyp = dy.f32();
-  const float* yp = kRelu ? y.f32() : dyp;
   const float* mean = batch_mean.f32();
-  auto masked = [&](int64_t o) {
-    const float d = dyp[o];  // loaded unconditionally, so the select is branch-free
-    if constexpr (kRelu) return yp[o] > 0.f ? d : 0.f;
-    return d;
-  };
   // sum_dy = sum(dy'), sum_dy_xc = sum(dy' * (x - mean)); dy' is dy masked by the ReLU.
   std::vector<double> sum_dy, sum_dy_xc;
-  channel_sums(rows, c, sum_dy, sum_dy_xc, [&](int64_t r, int64_t i, float& a, float& b) {
-    const int64_t o = r * c + i;
-    const float g = masked(o);
-    a += g;
-    b += g * (xp[o] - mean[i]);
+  with_backward_rows<kRelu>(x, y, dy, [&](auto yp, auto dyp, auto xp) {
+    auto masked = [&](int64_t o) {
+      const float d = dyp[o];  // loaded unconditionally, so the select is branch-free
+      if constexpr (kRelu) return yp[o] > 0.f ? d : 0.f;
+      return d;
+    };
+    channel_sums(rows, c, sum_dy, sum_dy_xc, [&](int64_t r, int64_t i, float& a, float& b) {
+      const int64_t o = r * c + i;
+      const float g = masked(o);
+      a += g;
+      b += g * (xp[o] - mean[i]);
+    });
   });
   // dx = gamma * inv_std * (dy' - mean(dy') - xhat * mean(dy' * xhat))
   //    = k_dy * dy' + k_x * x + k_0
@@ -302,17 +348,16 @@ void backward_partial_sums_impl(const Tensor& x, const Tensor& y, const Tensor& 
                                 const Tensor& mean, const Tensor& var, float epsilon,
                                 double* sums) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
-  const float* dyp = dy.f32();
-  const float* yp = kRelu ? y.f32() : dyp;
   const float* mp = mean.f32();
   // sums = (sum dy', sum dy' * (x - mean)); the second is scaled to xhat after the pass.
   // x - mean in float as the fused backward; the product of two floats is exact in double.
-  channel_sums_f64(rows, c, sums, [&](int64_t r, int64_t i, double& a, double& b) {
-    const int64_t o = r * c + i;
-    const float g = kRelu ? masked_by_positive(dyp[o], yp[o]) : dyp[o];
-    a += g;
-    b += static_cast<double>(g) * (xp[o] - mp[i]);
+  with_backward_rows<kRelu>(x, y, dy, [&](auto yp, auto dyp, auto xp) {
+    channel_sums_f64(rows, c, sums, [&](int64_t r, int64_t i, double& a, double& b) {
+      const int64_t o = r * c + i;
+      const float g = kRelu ? masked_by_positive(dyp[o], yp[o]) : dyp[o];
+      a += g;
+      b += static_cast<double>(g) * (xp[o] - mp[i]);
+    });
   });
   const std::vector<double> is = inv_std(var, epsilon);
   for (int64_t i = 0; i < c; ++i) sums[c + i] *= is[i];
@@ -322,12 +367,13 @@ void backward_partial_sums_impl(const Tensor& x, const Tensor& y, const Tensor& 
 
 void batch_norm_partial_sums(const Tensor& x, double* sums) {
   const int64_t c = x.shape()[x.rank() - 1], rows = x.numel() / c;
-  const float* xp = x.f32();
   // A float times itself is exact in double (24 + 24 bits of mantissa < 53).
-  channel_sums_f64(rows, c, sums, [&](int64_t r, int64_t i, double& a, double& b) {
-    const double v = xp[r * c + i];
-    a += v;
-    b += v * v;
+  with_rows(x, [&](auto xp) {
+    channel_sums_f64(rows, c, sums, [&](int64_t r, int64_t i, double& a, double& b) {
+      const double v = xp[r * c + i];
+      a += v;
+      b += v * v;
+    });
   });
 }
 

@@ -6,29 +6,10 @@
 
 #include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
+#include "ops/cpu/element_access.h"
 #include "ops/cpu/parallel.h"
 
 namespace residual::ops::cpu {
-namespace {
-
-// Round to nearest even on the upper 16 bits; a NaN stays a (quiet) NaN. This is what
-// vcvtneps2bf16, oneDNN and CUDA's __float2bfloat16_rn compute.
-inline uint16_t to_bf16_bits(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
-  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-  return static_cast<uint16_t>(nan ? ((bits >> 16) | 0x40u) : rounded);
-}
-
-inline float from_bf16_bits(uint16_t half) {
-  const uint32_t bits = static_cast<uint32_t>(half) << 16;
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
-}
-
-}  // namespace
 
 void cast(const Tensor& src, Tensor& dst) {
   RESIDUAL_CHECK(src.numel() == dst.numel(), "cast: ", src.numel(), " elements into ",

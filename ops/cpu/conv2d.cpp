@@ -47,12 +47,17 @@ struct ConvPlan {
 
 using PlanKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, bool, bool>;
+                           int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool>;
 
-PlanKey key_of(const Conv2dGeometry& g, bool bias, bool bf16) {
+// Which of a plan's tensors are bfloat16: x, w and dy (the operands), y, dx.
+struct PlanTypes {
+  bool operands = false, y = false, dx = false;
+};
+
+PlanKey key_of(const Conv2dGeometry& g, bool bias, PlanTypes t) {
   return {g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.kernel_h,
           g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top,
-          g.pad_bottom, g.pad_left, g.pad_right, g.groups, bias, bf16};
+          g.pad_bottom, g.pad_left, g.pad_right, g.groups, bias, t.operands, t.y, t.dx};
 }
 
 memory::desc weights_desc(const Conv2dGeometry& g, memory::data_type type, bool any) {
@@ -64,17 +69,18 @@ memory::desc weights_desc(const Conv2dGeometry& g, memory::data_type type, bool 
                       type, any ? Tag::any : Tag::goihw);
 }
 
-ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, bool bf16) {
+// A bf16 y or dx: a bf16 activation or its gradient (Layer::reads_bf16_input).
+ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, PlanTypes types) {
   static std::mutex mutex;
   static std::map<PlanKey, ConvPlan> plans;
   std::lock_guard<std::mutex> lock(mutex);
-  auto [it, inserted] = plans.try_emplace(key_of(g, has_bias, bf16));
+  auto [it, inserted] = plans.try_emplace(key_of(g, has_bias, types));
   ConvPlan& p = it->second;
   if (!inserted) return p;
-  const auto in_type = bf16 ? kBf16 : kF32;
+  const auto in_type = types.operands ? kBf16 : kF32;
   p.src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c, in_type);
-  p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c);
-  p.diff_src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c);
+  p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c, types.y ? kBf16 : kF32);
+  p.diff_src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c, types.dx ? kBf16 : kF32);
   p.diff_dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c, in_type);
   p.user_weights = weights_desc(g, in_type, false);
   p.user_diff_weights = weights_desc(g, kF32, false);
@@ -117,12 +123,13 @@ bool backward_as_matmul(const Conv2dGeometry& g, bool bf16) {
          g.groups == 1 && g.in_c >= 32 && g.out_c >= 32;
 }
 
-PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g) {
+// bf16_dx: dx is a bf16 activation's gradient.
+PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g, bool bf16_dx) {
   static std::mutex mutex;
-  static std::map<std::tuple<int64_t, int64_t, int64_t>, PointwisePlan> plans;
+  static std::map<std::tuple<int64_t, int64_t, int64_t, bool>, PointwisePlan> plans;
   const int64_t m = g.batch * g.in_h * g.in_w, c = g.in_c, k = g.out_c;
   std::lock_guard<std::mutex> lock(mutex);
-  auto [it, inserted] = plans.try_emplace({m, c, k});
+  auto [it, inserted] = plans.try_emplace({m, c, k, bf16_dx});
   PointwisePlan& p = it->second;
   if (!inserted) return p;
   p.dy_t = memory::desc({k, m}, kBf16, memory::dims{1, k});
@@ -130,7 +137,7 @@ PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g) {
   p.dw = memory::desc({k, c}, kF32, Tag::ab);
   p.dy = memory::desc({m, k}, kBf16, Tag::ab);
   p.w = memory::desc({k, c}, kBf16, Tag::ab);
-  p.dx = memory::desc({m, c}, kF32, Tag::ab);
+  p.dx = memory::desc({m, c}, bf16_dx ? kBf16 : kF32, Tag::ab);
   auto& eng = onednn_engine();
   p.bwd_weights = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy_t, p.x, p.dw}, eng));
   p.bwd_data = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy, p.w, p.dx}, eng));
@@ -150,7 +157,10 @@ void run_matmul(const dnnl::matmul& product, const memory& src, const memory& we
 void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
                     const Tensor* bias, Tensor& y) {
   if (g.batch == 0) return;
-  ConvPlan& p = plan_for(g, bias != nullptr, is_bf16("conv2d_forward", x, w));
+  const bool bf16 = is_bf16("conv2d_forward", x, w);
+  const bool bf16_y = y.dtype() == DType::kBFloat16;
+  RESIDUAL_CHECK(!bf16_y || bf16, "conv2d_forward: a bfloat16 output needs bfloat16 operands");
+  ConvPlan& p = plan_for(g, bias != nullptr, {bf16, bf16_y, false});
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.fwd_pd.weights_desc(), p.weights_scratch);
@@ -166,13 +176,15 @@ void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tenso
                           Tensor& dx) {
   if (g.batch == 0) return;
   const bool bf16 = is_bf16("conv2d_backward_data", dy, w);
+  const bool bf16_dx = dx.dtype() == DType::kBFloat16;
+  RESIDUAL_CHECK(!bf16_dx || bf16, "conv2d_backward_data: a bfloat16 dx needs bfloat16 operands");
   if (backward_as_matmul(g, bf16)) {
-    const PointwisePlan& m = pointwise_plan_for(g);
+    const PointwisePlan& m = pointwise_plan_for(g, bf16_dx);
     run_matmul(m.bwd_data, onednn_memory(m.dy, dy), onednn_memory(m.w, w),
                onednn_memory(m.dx, dx));
     return;
   }
-  ConvPlan& p = plan_for(g, false, bf16);
+  ConvPlan& p = plan_for(g, false, {bf16, false, bf16_dx});
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.bwd_data_pd.weights_desc(), p.weights_scratch);
@@ -191,12 +203,12 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Ten
   }
   const bool bf16 = is_bf16("conv2d_backward_weights", x, dy, "output gradient");
   if (!dbias && backward_as_matmul(g, bf16)) {
-    const PointwisePlan& m = pointwise_plan_for(g);
+    const PointwisePlan& m = pointwise_plan_for(g, false);
     run_matmul(m.bwd_weights, onednn_memory(m.dy_t, dy), onednn_memory(m.x, x),
                onednn_memory(m.dw, dw));
     return;
   }
-  ConvPlan& p = plan_for(g, dbias != nullptr, bf16);
+  ConvPlan& p = plan_for(g, dbias != nullptr, {bf16, false, false});
   auto& s = onednn_stream();
   memory user_dw = onednn_memory(p.user_diff_weights, dw);
   const auto& diff_desc = p.bwd_weights_pd.diff_weights_desc();

@@ -1,6 +1,6 @@
 // Sum of same-shaped tensors on the GPU in one pass per kMaxInputs inputs (the CPU twin
-// makes a pass per input): y = ((x0 + x1) + x2) + ..., added left to right in float as
-// the CPU, so both round alike.
+// sums in blocks): y = ((x0 + x1) + x2) + ..., added left to right in float as the CPU,
+// so both round alike; a fused ReLU applies in the last pass.
 #include <algorithm>
 #include <vector>
 
@@ -21,6 +21,7 @@ struct AddInputs {
   const float* x[kMaxInputs];
   int count;
   bool accumulate;  // out already holds the sum of earlier inputs
+  bool relu;        // this pass is the last: store max(sum, 0)
   float* out;
   template <int V>
   __device__ void apply(int64_t i) const {
@@ -40,19 +41,23 @@ struct AddInputs {
 #pragma unroll
       for (int v = 0; v < V; ++v) sum.v[v] += t.v[v];
     }
+    if (relu) {
+#pragma unroll
+      for (int v = 0; v < V; ++v) sum.v[v] = sum.v[v] > 0.f ? sum.v[v] : 0.f;
+    }
     cuda::store_lanes<V>(out + i, sum);
   }
 };
 
 }  // namespace
 
-void add_forward(const std::vector<const Tensor*>& xs, Tensor& y) {
+void add_forward(const std::vector<const Tensor*>& xs, bool relu, Tensor& y) {
   RESIDUAL_CHECK(!xs.empty(), "add_forward: no inputs");
   const int64_t n = y.numel();
   if (n == 0) return;
   const Device device = y.device();
   float* out = y.device_f32();
-  if (xs.size() == 1) {
+  if (xs.size() == 1 && !relu) {
     cuda::copy_on_device(out, xs[0]->device_f32(), n, device);
     return;
   }
@@ -65,6 +70,7 @@ void add_forward(const std::vector<const Tensor*>& xs, Tensor& y) {
     const size_t take =
         std::min(xs.size() - begin, static_cast<size_t>(kMaxInputs) - (op.accumulate ? 1 : 0));
     op.count = static_cast<int>(take);
+    op.relu = relu && begin + take == xs.size();
     bool aligned = cuda::aligned16(out);
     for (size_t k = 0; k < take; ++k) {
       op.x[k] = xs[begin + k]->device_f32();

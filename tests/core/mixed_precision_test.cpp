@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -106,6 +109,58 @@ TEST_F(MixedPrecisionTest, Fp32AfterBf16IsTheFp32StepBitForBit) {
   const StepOutcome again = step(Precision::kFloat32);
   EXPECT_EQ(again.logits, first.logits);
   EXPECT_EQ(again.gradients, first.gradients);
+}
+
+// Which layers may hand bf16 activations to their readers (Model::mark_bf16_consumers):
+// those whose every reader reads bf16 (Conv2D, BatchNormalization, Add, ...), where a fused
+// ReLU's readers stand for it, and whose output is not the model's.
+std::map<std::string, bool> bf16_outputs(const std::string& layers, const std::string& output) {
+  const nlohmann::json spec = nlohmann::json::parse(
+      R"({"format": "residual-model", "version": 1, "name": "bf16-readers", "layers": [)" +
+      layers + R"(], "outputs": [")" + output + R"("]})");
+  Model model(spec, test::builtin_registry());
+  std::map<std::string, bool> bf16;
+  for (const ModelNode& node : model.nodes()) bf16[node.name] = node.layer->consumers_read_bf16();
+  return bf16;
+}
+
+TEST(MixedPrecisionModelTest, OutputsWhoseEveryReaderReadsBf16MayBeBf16) {
+  const auto bf16 = bf16_outputs(R"(
+      {"name": "input", "type": "Input", "config": {"shape": [8, 8, 3]}},
+      {"name": "c1", "type": "Conv2D", "inputs": ["input"],
+       "config": {"filters": 4, "kernel_size": 3, "padding": "same", "use_bias": false}},
+      {"name": "b1", "type": "BatchNormalization", "inputs": ["c1"]},
+      {"name": "r1", "type": "ReLU", "inputs": ["b1"]},
+      {"name": "c2", "type": "Conv2D", "inputs": ["r1"], "config": {"filters": 4, "kernel_size": 1}},
+      {"name": "b2", "type": "BatchNormalization", "inputs": ["c2"]},
+      {"name": "join", "type": "Add", "inputs": ["c2", "b2"]},
+      {"name": "pool", "type": "GlobalAveragePooling2D", "inputs": ["join"]},
+      {"name": "max", "type": "MaxPooling2D", "inputs": ["join"], "config": {"pool_size": 2}},
+      {"name": "pool2", "type": "GlobalAveragePooling2D", "inputs": ["max"]},
+      {"name": "both", "type": "Concatenate", "inputs": ["pool", "pool2"]},
+      {"name": "fc", "type": "Dense", "inputs": ["both"], "config": {"units": 3}})",
+                                 "fc");
+  EXPECT_TRUE(bf16.at("c1"));     // read by b1
+  EXPECT_TRUE(bf16.at("b1"));     // its fused ReLU is read by c2
+  EXPECT_TRUE(bf16.at("c2"));     // read by b2 and the Add
+  EXPECT_TRUE(bf16.at("b2"));     // read by the Add
+  EXPECT_FALSE(bf16.at("join"));  // also read by MaxPooling2D, which reads float32 only
+  EXPECT_TRUE(bf16.at("max"));    // read by a GlobalAveragePooling2D (MaxPooling2D itself
+                                  // writes float32 all the same)
+  EXPECT_FALSE(bf16.at("pool"));  // read by Concatenate
+  EXPECT_FALSE(bf16.at("fc"));    // the model's output
+  EXPECT_FALSE(bf16.at("input"));
+}
+
+TEST(MixedPrecisionModelTest, ATensorThatIsTheOutputThroughAFusedReluStaysFloat32) {
+  const auto bf16 = bf16_outputs(R"(
+      {"name": "input", "type": "Input", "config": {"shape": [4, 4, 2]}},
+      {"name": "c", "type": "Conv2D", "inputs": ["input"], "config": {"filters": 2, "kernel_size": 1}},
+      {"name": "b", "type": "BatchNormalization", "inputs": ["c"]},
+      {"name": "r", "type": "ReLU", "inputs": ["b"]})",
+                                 "r");
+  EXPECT_TRUE(bf16.at("c"));
+  EXPECT_FALSE(bf16.at("b"));  // r, its fused ReLU, shares its tensor and is the output
 }
 
 TEST_F(MixedPrecisionTest, Bf16IsRefusedForAModelOnAGpu) {

@@ -71,28 +71,36 @@ TEST(TrainConvergenceTest, Resnet20ReachesGoodAccuracyOnMnistInOneEpoch) {
 
 // The bf16 mixed-precision path learns as fp32 does: the demo recipe (scripts/demo: SGD
 // lr 0.1, cosine with a 1-epoch warmup, weight decay 5e-4, batch 128), shortened to 4
-// epochs (about 35 s in fp32 and 25 s in bf16 on 2 cores), must reach the fp32 held-out
-// accuracy within 0.2 points (4 of the 1,990 held-out digits). Measured on a Sapphire
-// Rapids Xeon (AMX): top-1 0.9739 both, held-out loss 0.0910 fp32 and 0.0874 bf16. Skips
-// on CPUs without native bf16, where --precision bf16 is refused. Runs are deterministic,
-// but a 4-epoch result is noisy: with --seed 1 and 2 the pairs were 0.9754/0.9714 and
-// 0.9779/0.9774 (fp32's own spread over the 3 seeds: 0.40 points), so on another CPU's
-// rounding this single-seed check could miss by noise alone; averaging seeds or the full
-// 15-epoch recipe (98.79% fp32, 98.59% bf16) would be steadier and slower.
+// epochs, must reach the fp32 held-out accuracy within 0.2 points (4 of the 1,990
+// held-out digits) on the mean over seeds 0, 1 and 2. One seed is not enough: a 4-epoch
+// result moves by up to 0.4 points from seed to seed in either precision, more than the
+// tolerance, so a single pair passes or fails by chance; the mean of three halves that.
+// Measured on a Sapphire Rapids Xeon (AMX), bf16 activations and gradients between
+// layers: fp32 0.9739 / 0.9754 / 0.9779 (mean 0.9757), bf16 0.9734 / 0.9754 / 0.9769
+// (mean 0.9752). About 110 s in fp32 and 45 s in bf16 on 2 cores. Skips on CPUs without
+// native bf16, where --precision bf16 is refused.
 TEST(TrainConvergenceTest, Resnet20InBf16MatchesFp32OnMnist) {
   if (!bf16_refusal().empty()) GTEST_SKIP() << "refused here: " << bf16_refusal();
-  std::vector<double> top1;
-  for (const char* precision : {"fp32", "bf16"}) {
-    const std::vector<MetricsRow> rows = train_and_read(
-        {"--model", "resnet20", "--data", mnist_data(), "--epochs", "4", "--batch-size", "128",
-         "--lr", "0.1", "--lr-schedule", "cosine", "--warmup-epochs", "1", "--weight-decay",
-         "5e-4", "--threads", "2", "--precision", precision},
-        4);
-    ASSERT_EQ(rows.size(), 4u) << precision;
-    top1.push_back(rows[3].at("val_top1"));
+  double mean_top1[2] = {0, 0};
+  std::string runs;
+  const char* precisions[2] = {"fp32", "bf16"};
+  for (int p = 0; p < 2; ++p) {
+    for (const char* seed : {"0", "1", "2"}) {
+      const std::vector<MetricsRow> rows = train_and_read(
+          {"--model", "resnet20", "--data", mnist_data(), "--epochs", "4", "--batch-size",
+           "128", "--lr", "0.1", "--lr-schedule", "cosine", "--warmup-epochs", "1",
+           "--weight-decay", "5e-4", "--threads", "2", "--seed", seed, "--precision",
+           precisions[p]},
+          4);
+      ASSERT_EQ(rows.size(), 4u) << precisions[p] << " seed " << seed;
+      const double top1 = rows[3].at("val_top1");
+      mean_top1[p] += top1 / 3;
+      runs += std::string(" ") + precisions[p] + "/" + seed + " " + std::to_string(top1);
+    }
   }
-  EXPECT_GT(top1[0], 0.96);
-  EXPECT_NEAR(top1[1], top1[0], 0.002) << "fp32 " << top1[0] << ", bf16 " << top1[1];
+  EXPECT_GT(mean_top1[0], 0.96) << runs;
+  EXPECT_NEAR(mean_top1[1], mean_top1[0], 0.002) << "mean fp32 " << mean_top1[0] << ", bf16 "
+                                                  << mean_top1[1] << ";" << runs;
 }
 
 }  // namespace

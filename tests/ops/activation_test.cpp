@@ -71,6 +71,39 @@ TEST_P(ActivationTest, LinearCopiesBothWays) {
   EXPECT_TRUE(ref::matches(dx, Expected(ref::to_double(dy_)), ref::kExact));
 }
 
+// On the CPU a ReLU's y may be a bf16 activation (an Add's fused ReLU under mixed
+// precision): the mask must pass the gradient exactly where y > 0 in float, for every
+// kind of value: signed zeros, subnormals, infinities and NaNs too.
+TEST(ReluBackwardBf16Test, TheMaskIsYAbove0ForEveryBitPattern) {
+  const int64_t n = int64_t{1} << 16;  // every bf16 bit pattern once
+  Tensor y16 = Tensor::empty(Shape{n}, Device::cpu(), DType::kBFloat16);
+  Tensor dy = Tensor::empty(Shape{n}), dx = Tensor::empty(Shape{n});
+  for (int64_t i = 0; i < n; ++i) {
+    y16.data<uint16_t>()[i] = static_cast<uint16_t>(i);
+    dy.f32()[i] = static_cast<float>(i % 97) + 1.f;
+  }
+  Tensor y32;
+  ops::cast_to(DType::kFloat32, y16, y32);
+  ops::activation_backward(Activation::kRelu, y16, dy, dx);
+  for (int64_t i = 0; i < n; ++i) {
+    const float want = y32.f32()[i] > 0.f ? dy.f32()[i] : 0.f;
+    ASSERT_EQ(dx.f32()[i], want) << "bf16 bits 0x" << std::hex << i;
+  }
+  // The gradients in bf16 too (dy's values are small integers, exact in bf16): the all-bf16
+  // kernel masks the bits, the mixed one widens; both give these values.
+  Tensor dy16, dx16 = Tensor::empty(Shape{n}, Device::cpu(), DType::kBFloat16), dx16_read;
+  ops::cast_to(DType::kBFloat16, dy, dy16);
+  for (const Tensor* y : {&y16, &y32}) {
+    ops::activation_backward(Activation::kRelu, *y, dy16, dx16);
+    ops::cast_to(DType::kFloat32, dx16, dx16_read);
+    for (int64_t i = 0; i < n; ++i) {
+      const float want = y32.f32()[i] > 0.f ? dy.f32()[i] : 0.f;
+      ASSERT_EQ(dx16_read.f32()[i], want)
+          << (y == &y16 ? "bf16" : "float32") << " y, bf16 bits 0x" << std::hex << i;
+    }
+  }
+}
+
 TEST_P(ActivationTest, Relu) {
   Tensor y, dx;
   run(Activation::kRelu, y, dx);

@@ -262,6 +262,20 @@ TEST_P(Conv2dTest, Bf16OperandsAccumulateInFp32) {
   ops::conv2d_backward_weights(g(), x, dy, dw, &dbias);
   EXPECT_TRUE(ref::matches(dw, backward_weights_reference())) << "dw";
   EXPECT_TRUE(ref::matches(dbias, backward_bias_reference())) << "dbias";
+  // A bf16 output (for a consumer that reads bf16): the fp32 result rounded to bf16, so
+  // within half a bf16 step (2^-9 relative) plus the fp32 accumulation error.
+  Tensor y16 = Tensor::empty(y_shape(), Device::cpu(), DType::kBFloat16), y16_read;
+  ops::conv2d_forward(g(), x, w, &bias_, y16);
+  ops::cast_to(DType::kFloat32, y16, y16_read);
+  EXPECT_TRUE(ref::matches(y16_read, forward_reference(true), ref::Tolerance{1.0 / 256, 1e-6}))
+      << "forward into bf16";
+  // A bf16 dx (the gradient of a bf16 activation), likewise; pointwise geometries take the
+  // matrix-product path here.
+  Tensor dx16 = Tensor::empty(x_shape(), Device::cpu(), DType::kBFloat16), dx16_read;
+  ops::conv2d_backward_data(g(), dy, w, dx16);
+  ops::cast_to(DType::kFloat32, dx16, dx16_read);
+  EXPECT_TRUE(ref::matches(dx16_read, backward_data_reference(), ref::Tolerance{1.0 / 256, 1e-6}))
+      << "backward data into bf16";
   // The same geometry in fp32 again: its plan is not the bf16 one.
   Tensor y32 = nan_output(y_shape());
   ops::conv2d_forward(g(), x_, w_, &bias_, y32);

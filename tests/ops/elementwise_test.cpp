@@ -1,6 +1,7 @@
 // add, channel_scale and global_avg_pool against double references, on every device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,7 @@ using Dims = std::vector<int64_t>;  // gtest prints a vector parameter readably
 const Dims kSmall{2, 3, 4, 5};
 const Dims kLarge{4, 16, 16, 40};
 
-void check_add(Device device, int inputs, const Dims& dims) {
+void check_add(Device device, int inputs, const Dims& dims, bool relu = false) {
   const Shape shape(dims);
   ref::Rng rng(100 + inputs);
   std::vector<Tensor> xs, on_device;
@@ -30,12 +31,15 @@ void check_add(Device device, int inputs, const Dims& dims) {
   for (const Tensor& x : xs) on_device.push_back(on(device, x));
   for (const Tensor& x : on_device) ptrs.push_back(&x);
   Tensor y = on(device, ref::nan_tensor(shape));
-  ops::add_forward(ptrs, y);
+  ops::add_forward(ptrs, relu, y);
   Expected want(shape.numel());
   for (const Tensor& x : xs) {
     for (int64_t i = 0; i < shape.numel(); ++i) want.add(i, x.f32()[i]);
   }
-  EXPECT_TRUE(ref::matches(y, want)) << inputs << " inputs";
+  if (relu) {
+    for (double& v : want.value) v = std::max(v, 0.0);
+  }
+  EXPECT_TRUE(ref::matches(y, want)) << inputs << " inputs" << (relu ? " + ReLU" : "");
 }
 
 class AddTest : public ::testing::TestWithParam<Device> {
@@ -49,6 +53,68 @@ TEST_P(AddTest, ThreeInputs) { check_add(GetParam(), 3, kSmall); }
 TEST_P(AddTest, FourInputs) { check_add(GetParam(), 4, kSmall); }
 TEST_P(AddTest, TwoLargeInputs) { check_add(GetParam(), 2, kLarge); }
 TEST_P(AddTest, ThreeLargeInputs) { check_add(GetParam(), 3, kLarge); }
+TEST_P(AddTest, OneInputWithRelu) { check_add(GetParam(), 1, kSmall, true); }
+TEST_P(AddTest, TwoInputsWithRelu) { check_add(GetParam(), 2, kSmall, true); }
+TEST_P(AddTest, TwoLargeInputsWithRelu) { check_add(GetParam(), 2, kLarge, true); }
+TEST_P(AddTest, NineInputsWithRelu) { check_add(GetParam(), 9, kSmall, true); }
+
+// The gradient sums of the model add in place: y is the first input.
+TEST_P(AddTest, InPlaceIntoTheFirstInput) {
+  const Shape shape(kLarge);
+  ref::Rng rng(7);
+  const Tensor a = ref::uniform_tensor(shape, rng), b = ref::uniform_tensor(shape, rng);
+  Tensor total = on(GetParam(), a);
+  const Tensor b_dev = on(GetParam(), b);
+  ops::add_forward({&total, &b_dev}, false, total);
+  Expected want(shape.numel());
+  for (int64_t i = 0; i < shape.numel(); ++i) {
+    want.add(i, a.f32()[i]);
+    want.add(i, b.f32()[i]);
+  }
+  EXPECT_TRUE(ref::matches(total, want));
+}
+
+// Under mixed precision the CPU's inputs and output may each be bf16 activations: the
+// sum is taken in float and the output rounded once (half a bf16 step, 2^-9 relative).
+TEST(AddBf16Test, MixedDtypesSumInFloatAndRoundOnce) {
+  const Shape shape(kLarge);
+  for (DType out_type : {DType::kFloat32, DType::kBFloat16}) {
+    for (bool relu : {false, true}) {
+      ref::Rng rng(11);
+      std::vector<Tensor> values, stored;
+      std::vector<const Tensor*> ptrs;
+      for (int k = 0; k < 3; ++k) {
+        values.push_back(ref::bf16_rounded(ref::uniform_tensor(shape, rng)));
+        Tensor t;
+        if (k != 1) {
+          ops::cast_to(DType::kBFloat16, values.back(), t);  // inputs 0 and 2 in bf16
+        } else {
+          t = values.back();
+        }
+        stored.push_back(t);
+      }
+      for (const Tensor& t : stored) ptrs.push_back(&t);
+      Tensor y = Tensor::empty(shape, Device::cpu(), out_type), y_read;
+      ops::add_forward(ptrs, relu, y);
+      if (out_type == DType::kBFloat16) {
+        ops::cast_to(DType::kFloat32, y, y_read);
+      } else {
+        y_read = y;
+      }
+      Expected want(shape.numel());
+      for (const Tensor& v : values) {
+        for (int64_t i = 0; i < shape.numel(); ++i) want.add(i, v.f32()[i]);
+      }
+      if (relu) {
+        for (double& v : want.value) v = std::max(v, 0.0);
+      }
+      const ref::Tolerance tol =
+          out_type == DType::kBFloat16 ? ref::Tolerance{1.0 / 256, 1e-7} : ref::Tolerance{};
+      EXPECT_TRUE(ref::matches(y_read, want, tol))
+          << dtype_name(out_type) << " output" << (relu ? " + ReLU" : "");
+    }
+  }
+}
 
 INSTANTIATE_ON_OP_TEST_DEVICES(AddTest);
 
@@ -161,6 +227,30 @@ TEST_P(GlobalAvgPoolTest, ForwardAndBackward) {
   }
   EXPECT_TRUE(ref::matches(y, want_y)) << "forward";
   EXPECT_TRUE(ref::matches(dx, want_dx)) << "backward";
+}
+
+// On the CPU x may be a bf16 activation: the same float sums of its (exactly widened)
+// values, bit for bit.
+TEST(GlobalAvgPoolBf16Test, Bf16InputGivesTheFloat32ResultOfItsValues) {
+  const Shape shape(kLarge);
+  ref::Rng rng(67);
+  const Tensor x32 = ref::bf16_rounded(ref::uniform_tensor(shape, rng));
+  Tensor x16;
+  ops::cast_to(DType::kBFloat16, x32, x16);
+  Tensor y32 = Tensor::empty(Shape{shape[0], shape[3]}), y16 = Tensor::empty(y32.shape());
+  ops::global_avg_pool_forward(x32, y32);
+  ops::global_avg_pool_forward(x16, y16);
+  EXPECT_EQ(ref::to_double(y16), ref::to_double(y32));
+  // The gradient of a bf16 x is bf16: the float32 dx rounded once.
+  const Tensor dy = ref::uniform_tensor(y32.shape(), rng);
+  Tensor dx32 = Tensor::empty(shape), dx16 = Tensor::empty(shape, Device::cpu(), DType::kBFloat16);
+  ops::global_avg_pool_backward(dy, dx32);
+  ops::global_avg_pool_backward(dy, dx16);
+  Tensor want16, got, want;
+  ops::cast_to(DType::kBFloat16, dx32, want16);
+  ops::cast_to(DType::kFloat32, want16, want);
+  ops::cast_to(DType::kFloat32, dx16, got);
+  EXPECT_EQ(ref::to_double(got), ref::to_double(want));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GlobalAvgPoolTest,

@@ -109,7 +109,7 @@ TEST_P(EmptyBatchTest, ElementwiseAndShapeOps) {
     ops::activation_forward(a, x, y);
     ops::activation_backward(a, y, y, dx);
   }
-  ops::add_forward({&x, &x, &x}, y);
+  ops::add_forward({&x, &x, &x}, false, y);
   Tensor pooled = empty(Shape{0, 6});
   ops::global_avg_pool_forward(x, pooled);
   ops::global_avg_pool_backward(pooled, dx);

@@ -136,6 +136,30 @@ TEST_P(ShortcutPadTest, ForwardAndBackward) {
   EXPECT_TRUE(ref::matches(dx, want_dx, ref::kExact)) << "backward";
 }
 
+// On the CPU x, y, dy and dx may each be bf16 (activations and their gradients under mixed
+// precision): every element is still a copy (the float32 values are bf16-representable
+// here, so the conversions are exact too).
+TEST(ShortcutPadBf16Test, EveryDtypePairCopiesTheValues) {
+  ref::Rng rng(5);
+  const Shape xs{4, 7, 6, 33}, ys{4, 4, 3, 33 + 3 + 4};
+  const Tensor x32 = ref::bf16_rounded(ref::uniform_tensor(xs, rng));
+  const Tensor dy32 = ref::bf16_rounded(ref::uniform_tensor(ys, rng));
+  Tensor want_y = Tensor::empty(ys), want_dx = Tensor::empty(xs);
+  ops::shortcut_pad_forward(2, 3, 4, x32, want_y);
+  ops::shortcut_pad_backward(2, 3, 4, dy32, want_dx);
+  for (DType in : {DType::kFloat32, DType::kBFloat16}) {
+    for (DType out : {DType::kFloat32, DType::kBFloat16}) {
+      Tensor y = Tensor::empty(ys, Device::cpu(), out), dx = Tensor::empty(xs, Device::cpu(), out);
+      ops::shortcut_pad_forward(2, 3, 4, ref::stored_as(x32, in), y);
+      ops::shortcut_pad_backward(2, 3, 4, ref::stored_as(dy32, in), dx);
+      EXPECT_EQ(ref::to_double(y), ref::to_double(want_y))
+          << "forward " << dtype_name(in) << " -> " << dtype_name(out);
+      EXPECT_EQ(ref::to_double(dx), ref::to_double(want_dx))
+          << "backward " << dtype_name(in) << " -> " << dtype_name(out);
+    }
+  }
+}
+
 std::string shortcut_name(const ::testing::TestParamInfo<ShortcutCase>& info) {
   const ShortcutCase& c = info.param;
   return "Stride" + std::to_string(c.stride) + "Before" + std::to_string(c.pad_before) +

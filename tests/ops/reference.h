@@ -91,9 +91,34 @@ inline Tensor host_copy(const Tensor& t) {
   return t.device().is_cpu() ? t : t.to(Device::cpu());
 }
 
+// The values of a float32 or bfloat16 tensor (bf16 widened exactly).
 inline std::vector<double> to_double(const Tensor& t) {
   const Tensor host = host_copy(t);
-  return std::vector<double>(host.f32(), host.f32() + host.numel());
+  if (host.dtype() != DType::kBFloat16) {
+    return std::vector<double>(host.f32(), host.f32() + host.numel());
+  }
+  std::vector<double> values(static_cast<size_t>(host.numel()));
+  for (int64_t i = 0; i < host.numel(); ++i) {
+    const uint32_t bits = static_cast<uint32_t>(host.data<uint16_t>()[i]) << 16;
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    values[static_cast<size_t>(i)] = value;
+  }
+  return values;
+}
+
+// A copy of `t` (float32, host) stored as `dtype`, float32 or bfloat16 (each element
+// rounded to the nearest bf16, as bf16_nearest).
+inline Tensor stored_as(const Tensor& t, DType dtype) {
+  if (dtype != DType::kBFloat16) return t.clone();
+  Tensor r = Tensor::empty(t.shape(), Device::cpu(), DType::kBFloat16);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const float rounded = bf16_nearest(t.f32()[i]);
+    uint32_t bits;
+    std::memcpy(&bits, &rounded, sizeof bits);
+    r.data<uint16_t>()[i] = static_cast<uint16_t>(bits >> 16);
+  }
+  return r;
 }
 
 // A double-precision expected result and, per element, the sum of |terms| that formed it:
