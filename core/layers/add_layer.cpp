@@ -35,19 +35,25 @@ class AddLayer : public Layer {
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor& y, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
-    // Every input receives the same gradient: compute it once, copy it to the others.
-    const Tensor* first = nullptr;
+    // Every input receives the same gradient: compute it once, copy it to the others. It
+    // is computed into an input of dy's dtype where there is one, so that a bf16 input
+    // next to a float32 one does not round the float32 input's gradient.
+    size_t primary = dx.size();
     for (size_t i = 0; i < dx.size(); ++i) {
       if (!dx[i]) continue;
       resize_gradient(*dx[i], *x[i]);
-      if (first) {
-        copy_converting(*first, *dx[i]);
-      } else if (relu_) {
-        ops::activation_backward(ops::Activation::kRelu, y, dy, *dx[i]);
-      } else {
-        copy_converting(dy, *dx[i]);
-      }
-      if (!first) first = dx[i];
+      const bool better = primary == dx.size() ||
+                          (dx[i]->dtype() == dy.dtype() && dx[primary]->dtype() != dy.dtype());
+      if (better) primary = i;
+    }
+    if (primary == dx.size()) return;
+    if (relu_) {
+      ops::activation_backward(ops::Activation::kRelu, y, dy, *dx[primary]);
+    } else {
+      copy_converting(dy, *dx[primary]);
+    }
+    for (size_t i = 0; i < dx.size(); ++i) {
+      if (dx[i] && i != primary) copy_converting(*dx[primary], *dx[i]);
     }
   }
 

@@ -75,7 +75,7 @@ class BatchNormLayer : public Layer {
   std::vector<Tensor*> state_tensors() override { return {&batch_mean_, &batch_var_}; }
 
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
-    // x and y may be bf16 activations (Layer::reads_bf16_input); dx is float32.
+    // x and y may be bf16 activations (Layer::reads_bf16_input); dx has x's dtype.
     y.resize(x[0]->shape(), x[0]->device(), output_dtype(ctx));
     mode_ = Mode::kNone;
     if (!ctx.training) {

@@ -163,6 +163,45 @@ TEST(MixedPrecisionModelTest, ATensorThatIsTheOutputThroughAFusedReluStaysFloat3
   EXPECT_FALSE(bf16.at("b"));  // r, its fused ReLU, shares its tensor and is the output
 }
 
+// An Add whose inputs differ in dtype (a bf16 activation beside a float32 one) and whose
+// output is float32: each input's gradient comes in that input's dtype, and the float32
+// input's is dy itself, not dy rounded through the bf16 one. (No kernel needs native bf16.)
+TEST(MixedPrecisionLayerTest, AddGivesEachInputItsGradientInItsDtype) {
+  std::unique_ptr<Layer> add =
+      test::builtin_registry().create("Add", "join", nlohmann::json::object());
+  add->build({Shape{3}, Shape{3}});
+  add->fuse_following_relu();
+  PassContext ctx;
+  ctx.training = true;
+  ctx.precision = Precision::kBFloat16;  // consumers_read_bf16() is false: y is float32
+  Tensor a32 = Tensor::empty(Shape{2, 3}), b = Tensor::empty(Shape{2, 3});
+  Tensor dy = Tensor::empty(Shape{2, 3});
+  const float a_values[6] = {1.f, -2.f, 0.5f, 3.f, -1.f, 2.f};
+  const float b_values[6] = {0.25f, 1.f, -1.f, -4.f, 0.5f, 1.f};
+  // dy's values need more than bf16's 8 significant bits.
+  const float dy_values[6] = {1.0009765625f, 2.001953125f, 3.00390625f,
+                              -1.0009765625f, 0.3f, 0.7f};
+  for (int i = 0; i < 6; ++i) {
+    a32.f32()[i] = a_values[i];
+    b.f32()[i] = b_values[i];
+    dy.f32()[i] = dy_values[i];
+  }
+  Tensor a16, y, da, db;
+  ops::cast_to(DType::kBFloat16, a32, a16);
+  add->forward({&a16, &b}, y, ctx);
+  ASSERT_EQ(y.dtype(), DType::kFloat32);
+  add->backward({&a16, &b}, y, dy, {&da, &db}, ctx);
+  ASSERT_EQ(da.dtype(), DType::kBFloat16);
+  ASSERT_EQ(db.dtype(), DType::kFloat32);
+  Tensor da_read;
+  ops::cast_to(DType::kFloat32, da, da_read);
+  for (int i = 0; i < 6; ++i) {
+    const float want = a_values[i] + b_values[i] > 0.f ? dy_values[i] : 0.f;
+    EXPECT_EQ(db.f32()[i], want) << i;
+    EXPECT_NEAR(da_read.f32()[i], want, std::abs(want) / 256) << i;
+  }
+}
+
 TEST_F(MixedPrecisionTest, Bf16IsRefusedForAModelOnAGpu) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: the CUDA runtime sees no GPU";
   model_->to(Device::cuda(0));
