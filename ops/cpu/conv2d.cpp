@@ -69,14 +69,41 @@ memory::desc weights_desc(const Conv2dGeometry& g, memory::data_type type, bool 
                       type, any ? Tag::any : Tag::goihw);
 }
 
-// A bf16 y or dx: a bf16 activation or its gradient (Layer::reads_bf16_input).
-ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, PlanTypes types) {
+enum class Pass { kForward, kBackwardData, kBackwardWeights };
+
+// Creates the primitive of `pass` if the plan has none yet. Primitives are JIT-compiled
+// when created, and plans differing only in y's or dx's dtype each serve one or two of the
+// passes (a bf16 y is a forward's, a bf16 dx a backward's), so only what runs is built.
+void ensure_primitive(ConvPlan& p, Pass pass) {
+  switch (pass) {
+    case Pass::kForward:
+      if (!p.fwd) p.fwd = dnnl::convolution_forward(p.fwd_pd);
+      break;
+    case Pass::kBackwardData:
+      if (!p.bwd_data) p.bwd_data = dnnl::convolution_backward_data(p.bwd_data_pd);
+      break;
+    case Pass::kBackwardWeights:
+      if (!p.bwd_weights) p.bwd_weights = dnnl::convolution_backward_weights(p.bwd_weights_pd);
+      break;
+  }
+}
+
+void describe_plan(const Conv2dGeometry& g, bool has_bias, PlanTypes types, ConvPlan& p);
+
+// The plan of a geometry and dtypes, with the primitive of `pass` built. A bf16 y or dx: a
+// bf16 activation or its gradient (Layer::reads_bf16_input).
+ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, PlanTypes types, Pass pass) {
   static std::mutex mutex;
   static std::map<PlanKey, ConvPlan> plans;
   std::lock_guard<std::mutex> lock(mutex);
   auto [it, inserted] = plans.try_emplace(key_of(g, has_bias, types));
-  ConvPlan& p = it->second;
-  if (!inserted) return p;
+  if (inserted) describe_plan(g, has_bias, types, it->second);
+  ensure_primitive(it->second, pass);
+  return it->second;
+}
+
+// Fills a new plan's descriptors; its primitives come later, per pass.
+void describe_plan(const Conv2dGeometry& g, bool has_bias, PlanTypes types, ConvPlan& p) {
   const auto in_type = types.operands ? kBf16 : kF32;
   p.src = nhwc_desc(g.batch, g.in_h, g.in_w, g.in_c, in_type);
   p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.out_c, types.y ? kBf16 : kF32);
@@ -97,16 +124,12 @@ ConvPlan& plan_for(const Conv2dGeometry& g, bool has_bias, PlanTypes types) {
       {dnnl::prop_kind::forward_training, algo, p.src, weights, p.bias, p.dst, p.strides,
        p.dilation, p.pad_l, p.pad_r},
       eng);
-  p.fwd = dnnl::convolution_forward(p.fwd_pd);
   p.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
       {algo, p.diff_src, weights, p.diff_dst, p.strides, p.dilation, p.pad_l, p.pad_r}, eng,
       p.fwd_pd);
-  p.bwd_data = dnnl::convolution_backward_data(p.bwd_data_pd);
   p.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
       {algo, p.src, diff_weights, p.bias, p.diff_dst, p.strides, p.dilation, p.pad_l, p.pad_r},
       eng, p.fwd_pd);
-  p.bwd_weights = dnnl::convolution_backward_weights(p.bwd_weights_pd);
-  return p;
 }
 
 // The backward of a pointwise bf16 convolution as matrix products, M = N*H*W rows:
@@ -138,10 +161,22 @@ PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g, bool bf16_dx) {
   p.dy = memory::desc({m, k}, kBf16, Tag::ab);
   p.w = memory::desc({k, c}, kBf16, Tag::ab);
   p.dx = memory::desc({m, c}, bf16_dx ? kBf16 : kF32, Tag::ab);
-  auto& eng = onednn_engine();
-  p.bwd_weights = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy_t, p.x, p.dw}, eng));
-  p.bwd_data = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy, p.w, p.dx}, eng));
   return p;
+}
+
+// The plan's product for the input (data) or the weight gradients, built on first use
+// (a bf16-dx plan serves only the former).
+const dnnl::matmul& pointwise_product(PointwisePlan& p, bool weights) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& eng = onednn_engine();
+  if (weights && !p.bwd_weights) {
+    p.bwd_weights = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy_t, p.x, p.dw}, eng));
+  }
+  if (!weights && !p.bwd_data) {
+    p.bwd_data = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy, p.w, p.dx}, eng));
+  }
+  return weights ? p.bwd_weights : p.bwd_data;
 }
 
 // dst = src * weights, waited for.
@@ -160,7 +195,7 @@ void conv2d_forward(const Conv2dGeometry& g, const Tensor& x, const Tensor& w,
   const bool bf16 = is_bf16("conv2d_forward", x, w);
   const bool bf16_y = y.dtype() == DType::kBFloat16;
   RESIDUAL_CHECK(!bf16_y || bf16, "conv2d_forward: a bfloat16 output needs bfloat16 operands");
-  ConvPlan& p = plan_for(g, bias != nullptr, {bf16, bf16_y, false});
+  ConvPlan& p = plan_for(g, bias != nullptr, {bf16, bf16_y, false}, Pass::kForward);
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.fwd_pd.weights_desc(), p.weights_scratch);
@@ -179,12 +214,12 @@ void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tenso
   const bool bf16_dx = dx.dtype() == DType::kBFloat16;
   RESIDUAL_CHECK(!bf16_dx || bf16, "conv2d_backward_data: a bfloat16 dx needs bfloat16 operands");
   if (backward_as_matmul(g, bf16)) {
-    const PointwisePlan& m = pointwise_plan_for(g, bf16_dx);
-    run_matmul(m.bwd_data, onednn_memory(m.dy, dy), onednn_memory(m.w, w),
+    PointwisePlan& m = pointwise_plan_for(g, bf16_dx);
+    run_matmul(pointwise_product(m, false), onednn_memory(m.dy, dy), onednn_memory(m.w, w),
                onednn_memory(m.dx, dx));
     return;
   }
-  ConvPlan& p = plan_for(g, false, {bf16, false, bf16_dx});
+  ConvPlan& p = plan_for(g, false, {bf16, false, bf16_dx}, Pass::kBackwardData);
   auto& s = onednn_stream();
   memory weights = reorder_if_needed(onednn_memory(p.user_weights, w),
                                      p.bwd_data_pd.weights_desc(), p.weights_scratch);
@@ -203,12 +238,12 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Ten
   }
   const bool bf16 = is_bf16("conv2d_backward_weights", x, dy, "output gradient");
   if (!dbias && backward_as_matmul(g, bf16)) {
-    const PointwisePlan& m = pointwise_plan_for(g, false);
-    run_matmul(m.bwd_weights, onednn_memory(m.dy_t, dy), onednn_memory(m.x, x),
+    PointwisePlan& m = pointwise_plan_for(g, false);
+    run_matmul(pointwise_product(m, true), onednn_memory(m.dy_t, dy), onednn_memory(m.x, x),
                onednn_memory(m.dw, dw));
     return;
   }
-  ConvPlan& p = plan_for(g, dbias != nullptr, {bf16, false, false});
+  ConvPlan& p = plan_for(g, dbias != nullptr, {bf16, false, false}, Pass::kBackwardWeights);
   auto& s = onednn_stream();
   memory user_dw = onednn_memory(p.user_diff_weights, dw);
   const auto& diff_desc = p.bwd_weights_pd.diff_weights_desc();
