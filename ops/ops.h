@@ -61,7 +61,8 @@ struct Pool2dGeometry {
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
   PoolKind kind = PoolKind::kMax;
 };
-// `workspace` (bytes, owned by the caller) carries max-pool indices to the backward.
+// `workspace` (bytes, owned by the caller) carries max-pool indices to the backward. On
+// the CPU x and y (dy and dx) may also both be bfloat16; one of each is an Error.
 using Pool2dForwardFn = void(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor& workspace,
                              bool training);
 inline Op<Pool2dForwardFn> pool2d_forward{"pool2d_forward"};

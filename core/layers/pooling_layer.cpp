@@ -54,21 +54,37 @@ class PoolingLayer : public Layer {
     return Shape{g_.out_h, g_.out_w, g_.channels};
   }
 
+  bool reads_bf16_input() const override { return true; }
+
+  // The kernel pools x and y of one dtype: y's (bf16 where every reader takes bf16). An x
+  // of the other dtype is cast first, and the backward casts dx back, a pass each that
+  // only a model mixing bf16 and float32 readers around a pooling layer pays.
   void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) override {
     ops::Pool2dGeometry g = g_;
     g.batch = x[0]->dim(0);
-    y.resize(Shape{g.batch, g.out_h, g.out_w, g.channels}, *x[0]);
+    y.resize(Shape{g.batch, g.out_h, g.out_w, g.channels}, x[0]->device(), output_dtype(ctx));
     // The kernel sizes the workspace itself, so after Model::to it starts afresh on x's device.
     if (workspace_.defined() && workspace_.device() != x[0]->device()) workspace_ = Tensor();
-    ops::pool2d_forward(g, *x[0], y, workspace_, ctx.training);
+    const Tensor* in = x[0];
+    if (in->dtype() != y.dtype()) {
+      ops::cast_to(y.dtype(), *in, converted_);
+      in = &converted_;
+    }
+    ops::pool2d_forward(g, *in, y, workspace_, ctx.training);
   }
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
     ops::Pool2dGeometry g = g_;
     g.batch = x[0]->dim(0);
-    dx[0]->resize_like(*x[0]);
-    ops::pool2d_backward(g, dy, workspace_, *dx[0]);
+    resize_gradient(*dx[0], *x[0]);
+    if (dx[0]->dtype() == dy.dtype()) {
+      ops::pool2d_backward(g, dy, workspace_, *dx[0]);
+      return;
+    }
+    converted_.resize(x[0]->shape(), x[0]->device(), dy.dtype());
+    ops::pool2d_backward(g, dy, workspace_, converted_);
+    ops::cast(converted_, *dx[0]);
   }
 
  private:
@@ -76,6 +92,7 @@ class PoolingLayer : public Layer {
   PaddingSpec padding_;
   ops::Pool2dGeometry g_;
   Tensor workspace_;
+  Tensor converted_;  // x, or dx, in y's dtype where they differ
 };
 
 }  // namespace

@@ -1,10 +1,12 @@
 // Max and average pooling on oneDNN over N x H x W x C. Max pooling keeps oneDNN's
 // workspace (argmax indices) in the caller's tensor for the backward. A batch of 0 runs
-// no primitive (as in conv2d.cpp).
+// no primitive (as in conv2d.cpp). x and y (dy and dx) are both float32 or both bfloat16
+// (bf16 activations under mixed precision: oneDNN pools bf16 as it is, averaging in fp32).
 #include <map>
 #include <mutex>
 #include <tuple>
 
+#include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
 #include "ops/cpu/onednn_context.h"
 
@@ -21,20 +23,22 @@ struct PoolPlan {
 };
 
 using PoolKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
+                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int,
+                           bool>;
 
-PoolPlan& plan_for(const Pool2dGeometry& g) {
+PoolPlan& plan_for(const Pool2dGeometry& g, bool bf16) {
   static std::mutex mutex;
   static std::map<PoolKey, PoolPlan> plans;
   std::lock_guard<std::mutex> lock(mutex);
   PoolKey key{g.batch, g.in_h, g.in_w, g.channels, g.out_h, g.out_w, g.kernel_h, g.kernel_w,
               g.stride_h, g.stride_w, g.pad_top, g.pad_bottom, g.pad_left, g.pad_right,
-              static_cast<int>(g.kind)};
+              static_cast<int>(g.kind), bf16};
   auto [it, inserted] = plans.try_emplace(key);
   PoolPlan& p = it->second;
   if (!inserted) return p;
-  p.src = nhwc_desc(g.batch, g.in_h, g.in_w, g.channels);
-  p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.channels);
+  const auto type = bf16 ? kBf16 : kF32;
+  p.src = nhwc_desc(g.batch, g.in_h, g.in_w, g.channels, type);
+  p.dst = nhwc_desc(g.batch, g.out_h, g.out_w, g.channels, type);
   const auto algo = g.kind == PoolKind::kMax ? dnnl::algorithm::pooling_max
                                              : dnnl::algorithm::pooling_avg_exclude_padding;
   const memory::dims strides{g.stride_h, g.stride_w}, kernel{g.kernel_h, g.kernel_w},
@@ -51,12 +55,19 @@ PoolPlan& plan_for(const Pool2dGeometry& g) {
   return p;
 }
 
+// Whether a pair of tensors (x and y, or dy and dx) is bfloat16; one of each is an Error.
+bool pair_is_bf16(const char* op, const Tensor& a, const Tensor& b) {
+  RESIDUAL_CHECK(a.dtype() == b.dtype(), op, ": ", dtype_name(a.dtype()), " input and ",
+                 dtype_name(b.dtype()), " output (both float32 or both bfloat16)");
+  return a.dtype() == DType::kBFloat16;
+}
+
 }  // namespace
 
 void pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor& workspace,
                     bool training) {
   if (g.batch == 0) return;
-  PoolPlan& p = plan_for(g);
+  PoolPlan& p = plan_for(g, pair_is_bf16("pool2d_forward", x, y));
   auto& s = onednn_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
                                        {DNNL_ARG_DST, onednn_memory(p.dst, y)}};
@@ -76,7 +87,7 @@ void pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor&
 void pool2d_backward(const Pool2dGeometry& g, const Tensor& dy, const Tensor& workspace,
                      Tensor& dx) {
   if (g.batch == 0) return;
-  PoolPlan& p = plan_for(g);
+  PoolPlan& p = plan_for(g, pair_is_bf16("pool2d_backward", dy, dx));
   auto& s = onednn_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
                                        {DNNL_ARG_DIFF_SRC, onednn_memory(p.src, dx)}};

@@ -135,18 +135,18 @@ TEST(MixedPrecisionModelTest, OutputsWhoseEveryReaderReadsBf16MayBeBf16) {
       {"name": "b2", "type": "BatchNormalization", "inputs": ["c2"]},
       {"name": "join", "type": "Add", "inputs": ["c2", "b2"]},
       {"name": "pool", "type": "GlobalAveragePooling2D", "inputs": ["join"]},
-      {"name": "max", "type": "MaxPooling2D", "inputs": ["join"], "config": {"pool_size": 2}},
+      {"name": "max", "type": "MaxPooling2D", "inputs": ["c2"], "config": {"pool_size": 2}},
       {"name": "pool2", "type": "GlobalAveragePooling2D", "inputs": ["max"]},
-      {"name": "both", "type": "Concatenate", "inputs": ["pool", "pool2"]},
+      {"name": "flat", "type": "Flatten", "inputs": ["join"]},
+      {"name": "both", "type": "Concatenate", "inputs": ["pool", "pool2", "flat"]},
       {"name": "fc", "type": "Dense", "inputs": ["both"], "config": {"units": 3}})",
                                  "fc");
   EXPECT_TRUE(bf16.at("c1"));     // read by b1
   EXPECT_TRUE(bf16.at("b1"));     // its fused ReLU is read by c2
-  EXPECT_TRUE(bf16.at("c2"));     // read by b2 and the Add
+  EXPECT_TRUE(bf16.at("c2"));     // read by b2, the Add and MaxPooling2D
   EXPECT_TRUE(bf16.at("b2"));     // read by the Add
-  EXPECT_FALSE(bf16.at("join"));  // also read by MaxPooling2D, which reads float32 only
-  EXPECT_TRUE(bf16.at("max"));    // read by a GlobalAveragePooling2D (MaxPooling2D itself
-                                  // writes float32 all the same)
+  EXPECT_FALSE(bf16.at("join"));  // also read by Flatten, which reads float32 only
+  EXPECT_TRUE(bf16.at("max"));    // read by a GlobalAveragePooling2D
   EXPECT_FALSE(bf16.at("pool"));  // read by Concatenate
   EXPECT_FALSE(bf16.at("fc"));    // the model's output
   EXPECT_FALSE(bf16.at("input"));
@@ -200,6 +200,32 @@ TEST(MixedPrecisionLayerTest, AddGivesEachInputItsGradientInItsDtype) {
     EXPECT_EQ(db.f32()[i], want) << i;
     EXPECT_NEAR(da_read.f32()[i], want, std::abs(want) / 256) << i;
   }
+}
+
+// A pooling layer between a bf16 producer and float32 readers pools in y's dtype: it casts
+// the bf16 x up, and casts dx back down to x's dtype. (No kernel needs native bf16.)
+TEST(MixedPrecisionLayerTest, MaxPoolingCastsABf16InputForAFloat32Output) {
+  std::unique_ptr<Layer> pool = test::builtin_registry().create(
+      "MaxPooling2D", "pool", nlohmann::json{{"pool_size", 2}});
+  pool->build({Shape{2, 2, 1}});
+  PassContext ctx;
+  ctx.training = true;
+  ctx.precision = Precision::kBFloat16;  // consumers_read_bf16() is false: y is float32
+  Tensor x32 = Tensor::empty(Shape{1, 2, 2, 1}), x16, y, dx;
+  const float x_values[4] = {0.5f, -3.f, 2.5f, 1.f};  // exact in bf16; the max is x[2]
+  for (int i = 0; i < 4; ++i) x32.f32()[i] = x_values[i];
+  ops::cast_to(DType::kBFloat16, x32, x16);
+  pool->forward({&x16}, y, ctx);
+  ASSERT_EQ(y.dtype(), DType::kFloat32);
+  EXPECT_EQ(y.f32()[0], 2.5f);
+  Tensor dy = Tensor::empty(Shape{1, 1, 1, 1});
+  dy.f32()[0] = 0.75f;
+  pool->backward({&x16}, y, dy, {&dx}, ctx);
+  ASSERT_EQ(dx.dtype(), DType::kBFloat16);
+  Tensor dx_read;
+  ops::cast_to(DType::kFloat32, dx, dx_read);
+  const float want[4] = {0.f, 0.f, 0.75f, 0.f};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(dx_read.f32()[i], want[i]) << i;
 }
 
 TEST_F(MixedPrecisionTest, Bf16IsRefusedForAModelOnAGpu) {

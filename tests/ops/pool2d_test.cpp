@@ -3,11 +3,15 @@
 // forward chose, through the caller-owned workspace. Every case runs on every device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <ostream>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "core/error.h"
 #include "ops/ops.h"
 #include "tests/ops/devices.h"
 #include "tests/ops/reference.h"
@@ -182,6 +186,58 @@ TEST_P(Pool2dTest, Backward) {
     });
   }
   EXPECT_TRUE(ref::matches(dx, want));
+}
+
+// On the CPU x and y (dy and dx) may both be bf16 activations: the same pooling of their
+// values. x holds distinct bf16 values (so the max is unambiguous), dy bf16-rounded ones.
+// A max is exact and an average rounds once; the backward's dx rounds once per window
+// that covers an element, because oneDNN adds overlapping windows' gradients in bf16.
+TEST_P(Pool2dTest, Bf16TensorsPoolTheirValues) {
+  if (!device_.is_cpu()) GTEST_SKIP() << "bf16 activations are pooled on the CPU only";
+  const ops::CpuBf16Support bf16 = ops::cpu_bf16_support();
+  if (!bf16.native) GTEST_SKIP() << "no native bf16 on this CPU (oneDNN's ISA: " << bf16.isa << ")";
+  // Every bf16 of either sign with a magnitude in [2^-31, 2^33): distinct, and far from
+  // float32 overflow when a window is summed.
+  std::vector<uint16_t> patterns;
+  for (uint32_t b = 0x3000; b < 0x5000; ++b) {
+    patterns.push_back(static_cast<uint16_t>(b));
+    patterns.push_back(static_cast<uint16_t>(b | 0x8000u));
+  }
+  ASSERT_LE(x_.numel(), static_cast<int64_t>(patterns.size()));
+  std::mt19937 shuffle(9);
+  std::shuffle(patterns.begin(), patterns.end(), shuffle);
+  for (int64_t i = 0; i < x_.numel(); ++i) {
+    const uint32_t bits = static_cast<uint32_t>(patterns[static_cast<size_t>(i)]) << 16;
+    std::memcpy(x_.f32() + i, &bits, sizeof bits);
+  }
+  argmax_ = argmax_of(g_, x_);
+  dy_ = ref::bf16_rounded(dy_);
+  const ref::Tolerance rounded_once{1.0 / 256, 1e-30};  // half a step: 2^-8 relative at worst
+  std::vector<int> windows(static_cast<size_t>(x_.numel()), 0);
+  for_each_window_element(g_, [&](int64_t, int64_t xi) { ++windows[static_cast<size_t>(xi)]; });
+  const int overlap = *std::max_element(windows.begin(), windows.end());
+  const ref::Tolerance rounded_per_window{(overlap + 1) / 256.0, 1e-30};
+  Tensor y = Tensor::empty(y_shape(), Device::cpu(), DType::kBFloat16), workspace;
+  ops::pool2d_forward(g_, ref::stored_as(x_, DType::kBFloat16), y, workspace, true);
+  EXPECT_TRUE(ref::matches(y, forward_reference(),
+                           g_.kind == PoolKind::kMax ? ref::kExact : rounded_once))
+      << "forward";
+  Tensor dx = Tensor::empty(x_shape(), Device::cpu(), DType::kBFloat16);
+  ops::pool2d_backward(g_, ref::stored_as(dy_, DType::kBFloat16), workspace, dx);
+  Expected want(x_shape().numel());
+  if (g_.kind == PoolKind::kMax) {
+    for (int64_t i = 0; i < y_shape().numel(); ++i) want.add(argmax_[i], dy_.f32()[i]);
+  } else {
+    for_each_window_element(g_, [&](int64_t yi, int64_t xi) {
+      want.add(xi, static_cast<double>(dy_.f32()[yi]) / count_[static_cast<size_t>(yi)]);
+    });
+  }
+  EXPECT_TRUE(ref::matches(dx, want, rounded_per_window)) << "backward, " << overlap
+                                                          << " windows per element at most";
+  // One of each dtype is refused, naming the op.
+  Tensor y32 = Tensor::empty(y_shape());
+  EXPECT_THROW(ops::pool2d_forward(g_, ref::stored_as(x_, DType::kBFloat16), y32, workspace, true),
+               Error);
 }
 
 // The workspace is the caller's: a backward must follow the forward it was given, not

@@ -158,12 +158,21 @@ inline std::string index_str(const Shape& shape, int64_t flat) {
   return out.str();
 }
 
+// A float32 host tensor of t's values (a bf16 tensor widened exactly).
+inline Tensor float32_values(const Tensor& t) {
+  if (t.dtype() != DType::kBFloat16) return host_copy(t);
+  const std::vector<double> values = to_double(t);
+  Tensor r = Tensor::empty(t.shape());
+  for (int64_t i = 0; i < r.numel(); ++i) r.f32()[i] = static_cast<float>(values[static_cast<size_t>(i)]);
+  return r;
+}
+
 // Passes when |got - want| <= rel * scale + abs for every element (NaN never passes);
 // otherwise names the count of bad elements and the worst one (largest error / tolerance).
-// A result on another device is copied to the host first.
+// A result on another device is copied to the host first; a bf16 one is read widened.
 inline ::testing::AssertionResult matches(const Tensor& got_any, const Expected& want,
                                           Tolerance tol = {}) {
-  const Tensor got = host_copy(got_any);
+  const Tensor got = float32_values(got_any);
   if (static_cast<size_t>(got.numel()) != want.value.size()) {
     return ::testing::AssertionFailure() << "got " << got.numel() << " elements ("
                                          << got.shape().str() << "), want " << want.value.size();
