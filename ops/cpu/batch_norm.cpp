@@ -21,6 +21,12 @@ namespace residual::ops::cpu {
 namespace {
 
 constexpr int64_t kLanes = 16;      // one AVX-512 vector of floats
+// Channels summed per sweep over the rows while that many remain: 32 bf16 channels fill a
+// 64-byte cache line, where 16 used half of each line fetched and came back for the other
+// half after the sweep (twice the memory traffic for bf16 rows that do not fit in cache).
+// Each channel adds its rows in the same order whatever the group width, so the sums do
+// not depend on it.
+constexpr int64_t kWideLanes = 32;
 constexpr int64_t kBlockRows = 64;  // rows summed in float before adding into double
 
 // Calls fn with x's elements as a `const float*` or a Bf16Reader.
@@ -49,38 +55,55 @@ void with_backward_rows(const Tensor& x, const Tensor& y, const Tensor& dy, Fn&&
   });
 }
 
-// Adds, for each channel i, the sums over rows [begin, end) of the pair (a, b) that
-// elem(r, i, a, b) accumulates into a[i] += ..., b[i] += .... Works on 16 channels at a
-// time with float accumulators that stay in registers (a read-modify-write of a partial
-// array per row would chain every row on store-to-load latency), flushed to double every
-// 64 rows so long reductions keep double precision.
+// Adds, for channels [c0, c0 + w) (w <= W), the sums over rows [begin, end) of the pair
+// (a, b) that elem(r, i, a, b) accumulates into a[i] += ..., b[i] += .... Float
+// accumulators that stay in registers (a read-modify-write of a partial array per row
+// would chain every row on store-to-load latency), flushed to double every 64 rows so long
+// reductions keep double precision.
+// elem over rows [r0, r1) and channels [c0, c0 + w) into a[0, w) and b[0, w): vectorised
+// over the channels when w is the full group width W.
+template <int64_t W, typename Acc, typename Elem>
+void accumulate_rows(int64_t r0, int64_t r1, int64_t c0, int64_t w, Elem& elem, Acc* a, Acc* b) {
+  if (w == W) {
+    for (int64_t r = r0; r < r1; ++r) {
+#pragma omp simd
+      for (int64_t i = 0; i < W; ++i) elem(r, c0 + i, a[i], b[i]);
+    }
+  } else {
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t i = 0; i < w; ++i) elem(r, c0 + i, a[i], b[i]);
+    }
+  }
+}
+
+template <int64_t W, typename Elem>
+void sum_channel_group(int64_t begin, int64_t end, int64_t c0, int64_t w, Elem& elem,
+                       double* a_out, double* b_out) {
+  double ad[W] = {}, bd[W] = {};
+  for (int64_t r0 = begin; r0 < end; r0 += kBlockRows) {
+    const int64_t r1 = std::min(end, r0 + kBlockRows);
+    float af[W] = {}, bf[W] = {};
+    accumulate_rows<W>(r0, r1, c0, w, elem, af, bf);
+    for (int64_t i = 0; i < w; ++i) {
+      ad[i] += af[i];
+      bd[i] += bf[i];
+    }
+  }
+  for (int64_t i = 0; i < w; ++i) {
+    a_out[c0 + i] += ad[i];
+    b_out[c0 + i] += bd[i];
+  }
+}
+
+// sum_channel_group over every channel: groups of 32 while they last, then of 16.
 template <typename Elem>
 void sum_rows(int64_t begin, int64_t end, int64_t c, Elem&& elem, double* a_out, double* b_out) {
-  for (int64_t c0 = 0; c0 < c; c0 += kLanes) {
-    const int64_t w = std::min(kLanes, c - c0);
-    double ad[kLanes] = {}, bd[kLanes] = {};
-    for (int64_t r0 = begin; r0 < end; r0 += kBlockRows) {
-      const int64_t r1 = std::min(end, r0 + kBlockRows);
-      float af[kLanes] = {}, bf[kLanes] = {};
-      if (w == kLanes) {
-        for (int64_t r = r0; r < r1; ++r) {
-#pragma omp simd
-          for (int64_t i = 0; i < kLanes; ++i) elem(r, c0 + i, af[i], bf[i]);
-        }
-      } else {
-        for (int64_t r = r0; r < r1; ++r) {
-          for (int64_t i = 0; i < w; ++i) elem(r, c0 + i, af[i], bf[i]);
-        }
-      }
-      for (int64_t i = 0; i < w; ++i) {
-        ad[i] += af[i];
-        bd[i] += bf[i];
-      }
-    }
-    for (int64_t i = 0; i < w; ++i) {
-      a_out[c0 + i] += ad[i];
-      b_out[c0 + i] += bd[i];
-    }
+  int64_t c0 = 0;
+  for (; c - c0 >= kWideLanes; c0 += kWideLanes) {
+    sum_channel_group<kWideLanes>(begin, end, c0, kWideLanes, elem, a_out, b_out);
+  }
+  for (; c0 < c; c0 += kLanes) {
+    sum_channel_group<kLanes>(begin, end, c0, std::min(kLanes, c - c0), elem, a_out, b_out);
   }
 }
 
@@ -286,6 +309,19 @@ void batch_norm_update_running(const Tensor& batch_mean, const Tensor& batch_var
 
 namespace {
 
+// Writes, for channels [c0, c0 + w) (w <= W), the sums over rows [begin, end) in double
+// accumulators to a_out and b_out.
+template <int64_t W, typename Elem>
+void sum_channel_group_f64(int64_t begin, int64_t end, int64_t c0, int64_t w, Elem& elem,
+                           double* a_out, double* b_out) {
+  double a[W] = {}, b[W] = {};
+  accumulate_rows<W>(begin, end, c0, w, elem, a, b);
+  for (int64_t i = 0; i < w; ++i) {
+    a_out[c0 + i] = a[i];
+    b_out[c0 + i] = b[i];
+  }
+}
+
 // As channel_sums, but with double accumulators throughout, written to out[0, c) and
 // out[c, 2c). elem(r, i, a, b) adds row r, channel i into the doubles a and b.
 template <typename Elem>
@@ -295,23 +331,13 @@ void channel_sums_f64(int64_t rows, int64_t c, double* out, Elem&& elem) {
   parallel_ranges(rows, rows * c, [&](int64_t begin, int64_t end, int t) {
     double* a_out = partial.data() + static_cast<size_t>(t) * 2 * c;
     double* b_out = a_out + c;
-    for (int64_t c0 = 0; c0 < c; c0 += kLanes) {
-      const int64_t w = std::min(kLanes, c - c0);
-      double a[kLanes] = {}, b[kLanes] = {};
-      if (w == kLanes) {
-        for (int64_t r = begin; r < end; ++r) {
-#pragma omp simd
-          for (int64_t i = 0; i < kLanes; ++i) elem(r, c0 + i, a[i], b[i]);
-        }
-      } else {
-        for (int64_t r = begin; r < end; ++r) {
-          for (int64_t i = 0; i < w; ++i) elem(r, c0 + i, a[i], b[i]);
-        }
-      }
-      for (int64_t i = 0; i < w; ++i) {
-        a_out[c0 + i] = a[i];
-        b_out[c0 + i] = b[i];
-      }
+    int64_t c0 = 0;
+    for (; c - c0 >= kWideLanes; c0 += kWideLanes) {
+      sum_channel_group_f64<kWideLanes>(begin, end, c0, kWideLanes, elem, a_out, b_out);
+    }
+    for (; c0 < c; c0 += kLanes) {
+      sum_channel_group_f64<kLanes>(begin, end, c0, std::min(kLanes, c - c0), elem, a_out,
+                                    b_out);
     }
   });
   std::fill(out, out + 2 * c, 0.0);
