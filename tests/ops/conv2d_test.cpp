@@ -107,6 +107,8 @@ const std::vector<ConvCase>& cases() {
       // Pointwise with 32+ channels: bf16 runs its backward as matrix products.
       conv_case("Pointwise32To48", 3, 5, 3, 32, 48, 1, 1),
       conv_case("Pointwise64To32", 2, 4, 4, 64, 32, 1, 1),
+      // Strided pointwise with 32+ channels: bf16 runs its backward as gather + matmul.
+      conv_case("Pointwise48To64Stride2", 2, 7, 6, 48, 64, 1, 1).stride(2, 2),
   };
   return all;
 }
@@ -262,6 +264,10 @@ TEST_P(Conv2dTest, Bf16OperandsAccumulateInFp32) {
   ops::conv2d_backward_weights(g(), x, dy, dw, &dbias);
   EXPECT_TRUE(ref::matches(dw, backward_weights_reference())) << "dw";
   EXPECT_TRUE(ref::matches(dbias, backward_bias_reference())) << "dbias";
+  // Without a bias (pointwise geometries then take the matrix-product path).
+  Tensor dw_alone = nan_output(w_shape());
+  ops::conv2d_backward_weights(g(), x, dy, dw_alone, nullptr);
+  EXPECT_TRUE(ref::matches(dw_alone, backward_weights_reference())) << "dw without a bias";
   // A bf16 output (for a consumer that reads bf16): the fp32 result rounded to bf16, so
   // within half a bf16 step (2^-9 relative) plus the fp32 accumulation error.
   Tensor y16 = Tensor::empty(y_shape(), Device::cpu(), DType::kBFloat16), y16_read;
