@@ -59,7 +59,9 @@ class Layer {
   virtual Shape build(const std::vector<Shape>& inputs) = 0;
   virtual void initialize(std::mt19937_64& rng);
   virtual void forward(const std::vector<const Tensor*>& x, Tensor& y, const PassContext& ctx) = 0;
-  // dx[i] is null where input i needs no gradient.
+  // dx[i] is null where input i needs no gradient. Each dx has its input's dtype
+  // (resize_like): a bf16 activation has a bf16 gradient, as under PyTorch's autocast, so
+  // a backward pass moves half the bytes too.
   virtual void backward(const std::vector<const Tensor*>& x, const Tensor& y, const Tensor& dy,
                         const std::vector<Tensor*>& dx, const PassContext& ctx) = 0;
 
@@ -101,9 +103,6 @@ class Layer {
   virtual std::vector<Tensor*> state_tensors() { return {}; }
   Parameter& add_parameter(const std::string& kind, const Shape& shape, bool trainable,
                            bool is_bias_or_norm);
-  // dx sized for the gradient of x, in x's dtype: a bf16 activation has a bf16 gradient
-  // (as under PyTorch's autocast), so a backward pass moves half the bytes too.
-  static void resize_gradient(Tensor& dx, const Tensor& x) { dx.resize_like(x); }
   // "layer 'conv1' (Conv2D): " for error messages.
   std::string where() const;
 

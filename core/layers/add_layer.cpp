@@ -41,7 +41,7 @@ class AddLayer : public Layer {
     size_t primary = dx.size();
     for (size_t i = 0; i < dx.size(); ++i) {
       if (!dx[i]) continue;
-      resize_gradient(*dx[i], *x[i]);
+      dx[i]->resize_like(*x[i]);
       const bool better = primary == dx.size() ||
                           (dx[i]->dtype() == dy.dtype() && dx[primary]->dtype() != dy.dtype());
       if (better) primary = i;

@@ -115,11 +115,11 @@ class BatchNormLayer : public Layer {
     if (mode_ == Mode::kEmpty) {
       gamma_->grad.zero();
       beta_->grad.zero();
-      if (dx[0]) resize_gradient(*dx[0], *x[0]);
+      if (dx[0]) dx[0]->resize_like(*x[0]);
       return;
     }
     Tensor* out = dx[0] ? dx[0] : &scratch_;
-    resize_gradient(*out, *x[0]);
+    out->resize_like(*x[0]);
     ops::batch_norm_backward(*x[0], y, dy, gamma_->value, batch_mean_, batch_var_, epsilon_,
                              relu_, *out, gamma_->grad, beta_->grad);
   }
@@ -169,7 +169,7 @@ class BatchNormLayer : public Layer {
     }
     replicas.sum(sums_.data(), static_cast<int64_t>(sums_.size()));  // even without a dx
     if (!dx) return;
-    resize_gradient(*dx, x);
+    dx->resize_like(x);
     ops::batch_norm_backward_apply(x, y, dy, gamma_->value, batch_mean_, batch_var_, epsilon_,
                                    relu_, sums_.data(), global_count_, *dx);
   }

@@ -137,7 +137,7 @@ class Conv2DLayer : public Layer {
     if (bf16 && dz->dtype() != DType::kBFloat16) dz = &bf16_.cast_grad(*dz);
     ops::conv2d_backward_weights(g, bf16 ? bf16_.x() : *x[0], *dz, kernel_param_->grad, dbias);
     if (dx[0]) {
-      resize_gradient(*dx[0], *x[0]);
+      dx[0]->resize_like(*x[0]);
       ops::conv2d_backward_data(g, *dz, bf16 ? bf16_.w() : kernel_param_->value, *dx[0]);
     }
   }

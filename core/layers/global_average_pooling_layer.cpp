@@ -30,7 +30,7 @@ class GlobalAveragePoolingLayer : public Layer {
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
-    resize_gradient(*dx[0], *x[0]);
+    dx[0]->resize_like(*x[0]);
     ops::global_avg_pool_backward(dy, *dx[0]);
   }
 };

@@ -77,7 +77,7 @@ class PoolingLayer : public Layer {
     if (!dx[0]) return;
     ops::Pool2dGeometry g = g_;
     g.batch = x[0]->dim(0);
-    resize_gradient(*dx[0], *x[0]);
+    dx[0]->resize_like(*x[0]);
     if (dx[0]->dtype() == dy.dtype()) {
       ops::pool2d_backward(g, dy, workspace_, *dx[0]);
       return;

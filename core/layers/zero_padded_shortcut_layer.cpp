@@ -41,7 +41,7 @@ class ZeroPaddedShortcutLayer : public Layer {
   void backward(const std::vector<const Tensor*>& x, const Tensor&, const Tensor& dy,
                 const std::vector<Tensor*>& dx, const PassContext&) override {
     if (!dx[0]) return;
-    resize_gradient(*dx[0], *x[0]);
+    dx[0]->resize_like(*x[0]);
     ops::shortcut_pad_backward(stride_, before_, after_, dy, *dx[0]);
   }
 

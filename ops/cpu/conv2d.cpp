@@ -177,29 +177,24 @@ void strided_pixels(const Conv2dGeometry& g, const Tensor& image, const Tensor& 
   }
 }
 
-// bf16_dx: dx is a bf16 activation's gradient.
-PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g, bool bf16_dx) {
+// The plan with the product for the weight gradients (`weights`) or the input gradients
+// built: each on first use (a bf16-dx plan serves only the latter). bf16_dx: dx is a bf16
+// activation's gradient.
+PointwisePlan& pointwise_plan_for(const Conv2dGeometry& g, bool bf16_dx, bool weights) {
   static std::mutex mutex;
   static std::map<std::tuple<int64_t, int64_t, int64_t, bool>, PointwisePlan> plans;
   const int64_t m = g.batch * g.out_h * g.out_w, c = g.in_c, k = g.out_c;
   std::lock_guard<std::mutex> lock(mutex);
   auto [it, inserted] = plans.try_emplace({m, c, k, bf16_dx});
   PointwisePlan& p = it->second;
-  if (!inserted) return p;
-  p.dy_t = memory::desc({k, m}, kBf16, memory::dims{1, k});
-  p.x = memory::desc({m, c}, kBf16, Tag::ab);
-  p.dw = memory::desc({k, c}, kF32, Tag::ab);
-  p.dy = memory::desc({m, k}, kBf16, Tag::ab);
-  p.w = memory::desc({k, c}, kBf16, Tag::ab);
-  p.dx = memory::desc({m, c}, bf16_dx ? kBf16 : kF32, Tag::ab);
-  return p;
-}
-
-// The plan's product for the input (data) or the weight gradients, built on first use
-// (a bf16-dx plan serves only the former).
-const dnnl::matmul& pointwise_product(PointwisePlan& p, bool weights) {
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
+  if (inserted) {
+    p.dy_t = memory::desc({k, m}, kBf16, memory::dims{1, k});
+    p.x = memory::desc({m, c}, kBf16, Tag::ab);
+    p.dw = memory::desc({k, c}, kF32, Tag::ab);
+    p.dy = memory::desc({m, k}, kBf16, Tag::ab);
+    p.w = memory::desc({k, c}, kBf16, Tag::ab);
+    p.dx = memory::desc({m, c}, bf16_dx ? kBf16 : kF32, Tag::ab);
+  }
   auto& eng = onednn_engine();
   if (weights && !p.bwd_weights) {
     p.bwd_weights = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy_t, p.x, p.dw}, eng));
@@ -207,7 +202,7 @@ const dnnl::matmul& pointwise_product(PointwisePlan& p, bool weights) {
   if (!weights && !p.bwd_data) {
     p.bwd_data = dnnl::matmul(dnnl::matmul::primitive_desc({p.dy, p.w, p.dx}, eng));
   }
-  return weights ? p.bwd_weights : p.bwd_data;
+  return p;
 }
 
 // dst = src * weights, waited for.
@@ -245,13 +240,13 @@ void conv2d_backward_data(const Conv2dGeometry& g, const Tensor& dy, const Tenso
   const bool bf16_dx = dx.dtype() == DType::kBFloat16;
   RESIDUAL_CHECK(!bf16_dx || bf16, "conv2d_backward_data: a bfloat16 dx needs bfloat16 operands");
   if (backward_as_matmul(g, bf16)) {
-    PointwisePlan& m = pointwise_plan_for(g, bf16_dx);
+    PointwisePlan& m = pointwise_plan_for(g, bf16_dx, false);
     Tensor* rows = &dx;
     if (strided(g)) {
       m.dx_rows.resize(Shape{g.batch * g.out_h * g.out_w, g.in_c}, dx.device(), dx.dtype());
       rows = &m.dx_rows;
     }
-    run_matmul(pointwise_product(m, false), onednn_memory(m.dy, dy), onednn_memory(m.w, w),
+    run_matmul(m.bwd_data, onednn_memory(m.dy, dy), onednn_memory(m.w, w),
                onednn_memory(m.dx, *rows));
     if (strided(g)) {
       dx.zero();
@@ -278,14 +273,14 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const Tensor& x, const Ten
   }
   const bool bf16 = is_bf16("conv2d_backward_weights", x, dy, "output gradient");
   if (!dbias && backward_as_matmul(g, bf16)) {
-    PointwisePlan& m = pointwise_plan_for(g, false);
+    PointwisePlan& m = pointwise_plan_for(g, false, true);
     const Tensor* rows = &x;
     if (strided(g)) {
       m.x_rows.resize(Shape{g.batch * g.out_h * g.out_w, g.in_c}, x.device(), x.dtype());
       strided_pixels(g, x, m.x_rows, true);
       rows = &m.x_rows;
     }
-    run_matmul(pointwise_product(m, true), onednn_memory(m.dy_t, dy), onednn_memory(m.x, *rows),
+    run_matmul(m.bwd_weights, onednn_memory(m.dy_t, dy), onednn_memory(m.x, *rows),
                onednn_memory(m.dw, dw));
     return;
   }

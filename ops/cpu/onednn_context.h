@@ -26,9 +26,9 @@ inline dnnl::memory::desc nhwc_desc(int64_t n, int64_t h, int64_t w, int64_t c,
   return dnnl::memory::desc({n, c, h, w}, type, dnnl::memory::format_tag::nhwc);
 }
 
-// Whether a convolution or dense op runs its mixed-precision plan: its two bf16-capable
-// operands (x or dy, and `other`: the weights, or dy for the weight gradient) must both be
-// float32 or both bfloat16.
+// Whether a convolution, dense or pooling op runs its mixed-precision plan: its two
+// bf16-capable operands (x or dy, and `other`: the weights, dy for the weight gradient, or
+// pooling's output) must both be float32 or both bfloat16.
 inline bool is_bf16(const char* op, const Tensor& in, const Tensor& other,
                     const char* other_is = "weights") {
   RESIDUAL_CHECK(in.dtype() == other.dtype(), op, ": a ", dtype_name(in.dtype()),

@@ -6,7 +6,6 @@
 #include <mutex>
 #include <tuple>
 
-#include "core/error.h"
 #include "ops/cpu/cpu_ops.h"
 #include "ops/cpu/onednn_context.h"
 
@@ -55,19 +54,12 @@ PoolPlan& plan_for(const Pool2dGeometry& g, bool bf16) {
   return p;
 }
 
-// Whether a pair of tensors (x and y, or dy and dx) is bfloat16; one of each is an Error.
-bool pair_is_bf16(const char* op, const Tensor& a, const Tensor& b) {
-  RESIDUAL_CHECK(a.dtype() == b.dtype(), op, ": ", dtype_name(a.dtype()), " input and ",
-                 dtype_name(b.dtype()), " output (both float32 or both bfloat16)");
-  return a.dtype() == DType::kBFloat16;
-}
-
 }  // namespace
 
 void pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor& workspace,
                     bool training) {
   if (g.batch == 0) return;
-  PoolPlan& p = plan_for(g, pair_is_bf16("pool2d_forward", x, y));
+  PoolPlan& p = plan_for(g, is_bf16("pool2d_forward", x, y, "output"));
   auto& s = onednn_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, onednn_memory(p.src, x)},
                                        {DNNL_ARG_DST, onednn_memory(p.dst, y)}};
@@ -87,7 +79,7 @@ void pool2d_forward(const Pool2dGeometry& g, const Tensor& x, Tensor& y, Tensor&
 void pool2d_backward(const Pool2dGeometry& g, const Tensor& dy, const Tensor& workspace,
                      Tensor& dx) {
   if (g.batch == 0) return;
-  PoolPlan& p = plan_for(g, pair_is_bf16("pool2d_backward", dy, dx));
+  PoolPlan& p = plan_for(g, is_bf16("pool2d_backward", dy, dx, "input gradient"));
   auto& s = onednn_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, onednn_memory(p.dst, dy)},
                                        {DNNL_ARG_DIFF_SRC, onednn_memory(p.src, dx)}};
